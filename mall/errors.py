@@ -1,0 +1,76 @@
+"""Every error code the API can answer, in one place.
+
+The mini-program switches on `code`: codes are stable snake_case and never renamed or reused.
+`message` is Chinese text a shopper can read; `detail` carries data. Services raise these;
+`mall.exception_handler` turns them into `{"code", "message", "detail"}`. The README's table of
+codes is checked against this module by a test.
+"""
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+    default_message: ClassVar[str] = "操作失败"
+
+    def __init__(self, message: str | None = None, **detail: Any) -> None:
+        self.message = message or self.default_message
+        self.detail = detail
+        super().__init__(self.message)
+
+
+# Codes produced by the exception handler from DRF/Django exceptions (no class of ours).
+FRAMEWORK_CODES: dict[str, tuple[int, str]] = {
+    "invalid": (400, "请求参数有误"),
+    "parse_error": (400, "请求体不是合法的 JSON"),
+    "not_authenticated": (401, "请先登录"),
+    "authentication_failed": (401, "登录已失效，请重新登录"),
+    "permission_denied": (403, "没有权限"),
+    "not_found": (404, "资源不存在"),
+    "method_not_allowed": (405, "不支持的请求方法"),
+    "unsupported_media_type": (415, "不支持的内容类型"),
+    "throttled": (429, "请求过于频繁"),
+    "server_error": (500, "服务器开小差了，请稍后再试"),
+}
+
+
+# --- WeChat ---
+class WechatUnavailable(DomainError):
+    """WeChat (or the simulator) could not be reached or answered an error we cannot act on."""
+
+    code = "wechat_unavailable"
+    status = 502
+    default_message = "微信服务暂不可用，请稍后再试"
+
+
+class WechatApiError(WechatUnavailable):
+    """WeChat answered an errcode; services map the ones they understand to their own errors."""
+
+    def __init__(self, errcode: int | None, errmsg: str) -> None:
+        super().__init__(errcode=errcode, errmsg=errmsg)
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+# --- members ---
+class WechatLoginFailed(DomainError):
+    code = "wechat_login_failed"
+    default_message = "微信登录失败，请重试"
+
+
+class PhoneCodeInvalid(DomainError):
+    code = "phone_code_invalid"
+    default_message = "手机号授权已失效，请重新授权"
+
+
+def all_domain_errors() -> list[type[DomainError]]:
+    """Every concrete error class, for the README check and the OpenAPI descriptions."""
+    found: list[type[DomainError]] = []
+    stack = list(DomainError.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.code not in {c.code for c in found}:
+            found.append(cls)
+    return sorted(found, key=lambda c: c.code)

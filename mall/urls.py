@@ -1,0 +1,37 @@
+from django.conf import settings
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .errors import FRAMEWORK_CODES
+from .health import healthz
+
+api_v1 = [
+    path("", include("members.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("healthz", healthz, name="healthz"),
+]
+if settings.DEBUG:
+    # Media from local disk in the embedded mode; beyond one machine it is object storage.
+    urlpatterns.append(path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}))
+
+
+def _json_error(code: str) -> JsonResponse:
+    status, message = FRAMEWORK_CODES[code]
+    return JsonResponse({"code": code, "message": message, "detail": {}}, status=status)
+
+
+def handler404(request: HttpRequest, exception: Exception) -> JsonResponse:
+    return _json_error("not_found")
+
+
+def handler500(request: HttpRequest) -> JsonResponse:
+    return _json_error("server_error")

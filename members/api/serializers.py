@@ -1,0 +1,45 @@
+from rest_framework import serializers
+
+from members.models import Member
+
+
+class LoginInputSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=128, help_text="wx.login() code")
+    inviter = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="invite code"
+    )
+
+
+class PhoneBindInputSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=128, help_text="getPhoneNumber button code")
+
+
+class PhoneBindOutputSerializer(serializers.Serializer):
+    phone = serializers.CharField()
+
+
+class MemberOutputSerializer(serializers.ModelSerializer):
+    level = serializers.SerializerMethodField()
+    points = serializers.IntegerField(source="points_balance")
+
+    class Meta:
+        model = Member
+        fields = [
+            "id",
+            "nickname",
+            "avatar_url",
+            "phone",
+            "level",
+            "growth",
+            "points",
+            "balance_fen",
+            "created_at",
+        ]
+
+    def get_level(self, member: Member) -> dict | None:
+        return None  # levels arrive with the members issue
+
+
+class LoginOutputSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    member = MemberOutputSerializer()

@@ -1,0 +1,64 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mall.errors import PhoneCodeInvalid, WechatLoginFailed, WechatUnavailable
+from mall.openapi import errors
+from members import services
+
+from .serializers import (
+    LoginInputSerializer,
+    LoginOutputSerializer,
+    MemberOutputSerializer,
+    PhoneBindInputSerializer,
+    PhoneBindOutputSerializer,
+)
+
+
+class AuthLoginApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        summary="WeChat login",
+        request=LoginInputSerializer,
+        responses={
+            200: LoginOutputSerializer,
+            **errors("invalid", WechatLoginFailed, WechatUnavailable),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = LoginInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        member, token = services.member_login(code=data.validated_data["code"])
+        return Response({"token": token, "member": MemberOutputSerializer(member).data})
+
+
+class AuthPhoneApi(APIView):
+    @extend_schema(
+        tags=["auth"],
+        summary="Bind the phone number",
+        request=PhoneBindInputSerializer,
+        responses={
+            200: PhoneBindOutputSerializer,
+            **errors("invalid", "not_authenticated", PhoneCodeInvalid, WechatUnavailable),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = PhoneBindInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        phone = services.member_phone_bind(member=request.user, code=data.validated_data["code"])
+        return Response({"phone": phone})
+
+
+class MeApi(APIView):
+    @extend_schema(
+        tags=["members"],
+        summary="The member",
+        responses={200: MemberOutputSerializer, **errors("not_authenticated")},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(MemberOutputSerializer(request.user).data)
