@@ -64,6 +64,24 @@ class PhoneCodeInvalid(DomainError):
     default_message = "手机号授权已失效，请重新授权"
 
 
+# --- catalog ---
+class OutOfStock(DomainError):
+    code = "out_of_stock"
+    status = 409
+    default_message = "库存不足"
+
+
+class ProductUnavailable(DomainError):
+    code = "product_unavailable"
+    status = 409
+    default_message = "商品已下架或不存在"
+
+
+class InvalidImage(DomainError):
+    code = "invalid_image"
+    default_message = "图片无效：请上传 JPEG/PNG/WebP 图片，且不超过 10MB"
+
+
 def all_domain_errors() -> list[type[DomainError]]:
     """Every concrete error class, for the README check and the OpenAPI descriptions."""
     found: list[type[DomainError]] = []
