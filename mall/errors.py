@@ -82,6 +82,15 @@ class InvalidImage(DomainError):
     default_message = "图片无效：请上传 JPEG/PNG/WebP 图片，且不超过 10MB"
 
 
+# --- marketing ---
+
+
+# --- orders ---
+
+
+# --- payments ---
+
+
 def all_domain_errors() -> list[type[DomainError]]:
     """Every concrete error class, for the README check and the OpenAPI descriptions."""
     found: list[type[DomainError]] = []

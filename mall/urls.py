@@ -10,6 +10,10 @@ from .health import healthz
 
 api_v1 = [
     path("", include("members.api.urls")),
+    path("", include("catalog.api.urls")),
+    path("", include("marketing.api.urls")),
+    path("", include("orders.api.urls")),
+    path("", include("payments.api.urls")),
 ]
 
 urlpatterns = [
