@@ -22,6 +22,8 @@ services:
 	bash scripts/ensure_services.sh
 
 test: install services
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
 lint: install
