@@ -130,6 +130,11 @@ WECHAT_API_KEY = _secret("WECHAT_API_KEY", DEFAULT_API_KEY)
 WECHAT_API_BASE = env.str("WECHAT_API_BASE", default="http://127.0.0.1:8700/")
 WECHAT_PAY_API_BASE = env.str("WECHAT_PAY_API_BASE", default=WECHAT_API_BASE)
 WECHAT_TIMEOUT_SECONDS = env.int("WECHAT_TIMEOUT_SECONDS", default=5)
+# PEM paths of the merchant certificate, needed by WeChat for refunds (secapi); unset for the simulator.
+WECHAT_MCH_CERT = env.str("WECHAT_MCH_CERT", default="")
+WECHAT_MCH_KEY = env.str("WECHAT_MCH_KEY", default="")
+# Where WeChat reaches this shop (payment and refund notifications).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # Subscribe-message template ids, as configured in the mini-program's console.
 WECHAT_TEMPLATES = {
     "order_shipped": env.str("WECHAT_TEMPLATE_ORDER_SHIPPED", default="tmpl-order-shipped"),
@@ -149,6 +154,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# --- catalogue ---
+CATALOG_IMAGE_MAX_BYTES = env.int("CATALOG_IMAGE_MAX_BYTES", default=10 * 1024 * 1024)
+CATALOG_IMAGE_MAX_PIXELS = env.int("CATALOG_IMAGE_MAX_PIXELS", default=40_000_000)
+
+# --- benchmarks: /_bench/ endpoints (bench/*.py turns them on; never in production) ---
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
 # --- Shop rules ---
 MEMBER_TOKEN_TTL_DAYS = env.int("MEMBER_TOKEN_TTL_DAYS", default=30)
