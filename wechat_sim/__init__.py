@@ -29,6 +29,7 @@ class RunningSimulator:
         self._thread.start()
 
     def stop(self) -> None:
+        self.state.notifier.stop()  # pending notifications are cancelled, the thread ends
         self.server.shutdown()
         self.server.server_close()
         self._thread.join()

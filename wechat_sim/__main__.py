@@ -27,6 +27,7 @@ def main() -> None:
     except KeyboardInterrupt:
         logger.info("stopped")
     finally:
+        server.state.notifier.stop()
         server.server_close()
 
 

@@ -25,8 +25,13 @@ from wechat_sim.state import SimState
 logger = logging.getLogger("wechat_sim")
 
 CONTROL_PREFIX = "/_sim/"
-# Importing these registers their routes; the pay side adds "wechat_sim.pay".
-ROUTE_MODULES: tuple[str, ...] = ("wechat_sim.miniprogram", "wechat_sim.control")
+# Importing these registers their routes.
+ROUTE_MODULES: tuple[str, ...] = (
+    "wechat_sim.miniprogram",
+    "wechat_sim.control",
+    "wechat_sim.pay",
+    "wechat_sim.pay_control",
+)
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 

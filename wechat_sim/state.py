@@ -7,6 +7,7 @@ takes `lock`. `reset()` rebuilds every dataclass field from its default, so a fi
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 from wechat_sim.config import SimConfig
 from wechat_sim.errors import WeChatError
+from wechat_sim.scheduler import DeliveryScheduler
 
 ACCESS_TOKEN_TTL_SECONDS = 7200
 CODE_TTL_SECONDS = 5 * 60  # login and phone codes, as on WeChat
@@ -66,10 +68,20 @@ class SimState:
     last_msgid: int = 0
     shipping_uploads: list[dict[str, Any]] = field(default_factory=list)  # oldest first
 
-    # --- WeChat Pay (owned by wechat_sim/pay.py): trades, refunds, notification faults ---
-    trades: dict[str, Any] = field(default_factory=dict)  # out_trade_no -> trade record
-    refunds: dict[str, Any] = field(default_factory=dict)  # out_refund_no -> refund record
+    # --- WeChat Pay (owned by wechat_sim/pay*.py): trades, refunds, notification faults ---
+    trades: dict[str, Any] = field(default_factory=dict)  # out_trade_no -> pay_ledger.Trade
+    refunds: dict[str, Any] = field(default_factory=dict)  # out_refund_no -> pay_ledger.Refund
     notify_faults: dict[str, Any] = field(default_factory=dict)  # knobs from /_sim/faults
+    prepay_index: dict[str, str] = field(default_factory=dict)  # prepay_id -> out_trade_no
+    transaction_index: dict[str, str] = field(
+        default_factory=dict
+    )  # transaction_id -> out_trade_no
+    refund_id_index: dict[str, str] = field(default_factory=dict)  # refund_id -> out_refund_no
+    pay_sequence: int = 0  # makes transaction and refund ids unique
+    pay_rng: random.Random = field(default_factory=random.Random, repr=False)  # fault draws
+    notifications: list[dict[str, Any]] = field(default_factory=list)  # attempts, oldest first
+    # Runs notification attempts, retries and refund completions; survives reset (it is cancelled).
+    notifier: DeliveryScheduler = field(init=False, repr=False, compare=False)
 
     # --- test controls ---
     injected_errors: dict[str, deque[tuple[int, str]]] = field(default_factory=dict)
@@ -78,11 +90,15 @@ class SimState:
         default_factory=lambda: deque(maxlen=REQUEST_LOG_LIMIT)
     )
 
+    def __post_init__(self) -> None:
+        self.notifier = DeliveryScheduler(clock=self.now)
+
     def reset(self) -> None:
         fresh = SimState()
         with self.lock:
+            self.notifier.cancel_all()  # pending notifications and refund completions are forgotten
             for f in fields(self):
-                if f.name not in ("config", "lock"):
+                if f.name not in ("config", "lock", "notifier"):
                     setattr(self, f.name, getattr(fresh, f.name))
 
     # --- clock ---
@@ -96,6 +112,7 @@ class SimState:
     def clock_advance(self, seconds: float) -> None:
         with self.lock:
             self.clock_offset_seconds += seconds
+        self.notifier.wake()  # retries and refund completions now due run without sleeping
 
     # --- access tokens ---
 
