@@ -90,7 +90,11 @@ class Product(models.Model):
     # Denormalised from the active SKUs by catalog services, so lists filter and sort without joins.
     min_price_fen = models.PositiveBigIntegerField("最低价(分)", default=0, editable=False)
     max_price_fen = models.PositiveBigIntegerField("最高价(分)", default=0, editable=False)
-    # Bigram/unigram tokens of title, subtitle, tags, category and brand (see catalog/search.py).
+    # The highest 划线价 of the active SKUs (0 = none shown).
+    original_price_fen = models.PositiveBigIntegerField("划线价(分)", default=0, editable=False)
+    # Bigram/unigram tokens: "<title tokens> | <subtitle, tags, category, brand tokens>". On
+    # PostgreSQL the column search_vector (generated from this, GIN-indexed, not a model field:
+    # migration 0003) weights the title part higher. See catalog/search.py.
     search_text = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField("创建时间", default=timezone.now, db_index=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
@@ -100,6 +104,11 @@ class Product(models.Model):
         verbose_name_plural = "商品"
         ordering = ["-sort_weight", "-id"]
         indexes = [
+            # The shopper list's default order: the first page is an index walk, not a sort.
+            models.Index(
+                fields=["is_on_shelf", "-sort_weight", "-sales_count", "-id"],
+                name="product_shelf_default_order",
+            ),
             models.Index(fields=["is_on_shelf", "-sales_count"], name="product_shelf_sales"),
             models.Index(fields=["is_on_shelf", "min_price_fen"], name="product_shelf_price"),
         ]
@@ -153,7 +162,12 @@ class Sku(models.Model):
         verbose_name_plural = "SKU"
         ordering = ["product_id", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["product", "spec_key"], name="sku_unique_combination"),
+            # One active SKU per combination; a retired (inactive) SKU may keep its old specs.
+            models.UniqueConstraint(
+                fields=["product", "spec_key"],
+                condition=models.Q(is_active=True),
+                name="sku_unique_active_combination",
+            ),
             models.CheckConstraint(condition=models.Q(stock__gte=0), name="sku_stock_not_negative"),
         ]
 

@@ -1,9 +1,12 @@
 """Stock moves. The only code that changes `Sku.stock`; every change writes a StockLog row.
 
 Each move is one conditional UPDATE … RETURNING, so two buyers cannot both take the last unit and
-stock never goes below zero. Callers that move several SKUs run inside their own transaction and
-pass the lines sorted by SKU id (stock_reserve does this), so concurrent orders lock rows in one
-order and cannot deadlock.
+stock never goes below zero. A move that sells a SKU out or brings it back bumps the catalogue
+cache version (lists show in_stock); other moves do not, so a busy SKU does not flush the cache
+(the product detail reads fresh stock levels on every request).
+
+Callers that move several SKUs run inside their own transaction and pass the lines sorted by
+SKU id (stock_reserve does this), so concurrent orders lock rows in one order and cannot deadlock.
 """
 
 from collections.abc import Iterable
@@ -13,6 +16,7 @@ from django.db import connection, transaction
 
 from mall.errors import OutOfStock
 
+from .cache import catalog_cache_bump
 from .models import Sku, StockLog
 
 
@@ -54,6 +58,8 @@ def stock_deduct(
         reference=reference,
         operator=operator,
     )
+    if after == 0:
+        catalog_cache_bump()  # sold out: cached lists show in_stock
     return after
 
 
@@ -79,6 +85,8 @@ def stock_add(
         reference=reference,
         operator=operator,
     )
+    if after == qty:
+        catalog_cache_bump()  # back in stock: cached lists show in_stock
     return after
 
 
@@ -103,6 +111,8 @@ def stock_set(
             reference=reference,
             operator=operator,
         )
+    if (before == 0) != (stock == 0):
+        catalog_cache_bump()  # sold out or back in stock: cached lists show in_stock
     return stock
 
 

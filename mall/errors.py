@@ -82,10 +82,115 @@ class InvalidImage(DomainError):
     default_message = "图片无效：请上传 JPEG/PNG/WebP 图片，且不超过 10MB"
 
 
+class SpecInvalid(DomainError):
+    """A SKU's specs are not an object of dimension name → value, both non-empty strings."""
+
+    code = "spec_invalid"
+    default_message = '规格格式错误：应为 {"颜色": "红", "尺码": "M"}，名称和值不能为空或含 : |'
+
+
+class SpecInconsistent(DomainError):
+    """The active SKUs of one product do not all have the same spec dimensions."""
+
+    code = "spec_inconsistent"
+    default_message = "同一商品的所有启用 SKU 必须有相同的规格项"
+
+
+class SpecDuplicate(DomainError):
+    """Two active SKUs of one product have the same spec values."""
+
+    code = "spec_duplicate"
+    status = 409
+    default_message = "同一商品中有两个启用 SKU 的规格完全相同"
+
+
+class CategoryTooDeep(DomainError):
+    code = "category_too_deep"
+    default_message = "分类最多三级"
+
+
+class CategoryParentInvalid(DomainError):
+    code = "category_parent_invalid"
+    default_message = "上级分类不能是自己或自己的下级"
+
+
+class PriceAdjustInvalid(DomainError):
+    code = "price_adjust_invalid"
+    default_message = "调价幅度无效：须大于 -100% 且不超过 +1000%"
+
+
 # --- marketing ---
 
 
 # --- orders ---
+class CartEmpty(DomainError):
+    code = "cart_empty"
+    default_message = "购物车里没有选中的商品"
+
+
+class CartFull(DomainError):
+    code = "cart_full"
+    status = 409
+    default_message = "购物车已满，请先结算或删除部分商品"
+
+
+class AddressLimitReached(DomainError):
+    code = "address_limit_reached"
+    status = 409
+    default_message = "收货地址最多保存 20 个"
+
+
+class DeliveryUnavailable(DomainError):
+    code = "delivery_unavailable"
+    status = 409
+    default_message = "该地址或自提点暂不支持配送"
+
+
+class CouponUnavailable(DomainError):
+    code = "coupon_unavailable"
+    status = 409
+    default_message = "优惠券不可用"
+
+
+class PointsUnavailable(DomainError):
+    code = "points_unavailable"
+    status = 409
+    default_message = "积分不可用于本单"
+
+
+class BalanceUnavailable(DomainError):
+    code = "balance_unavailable"
+    status = 409
+    default_message = "余额不可用于本单"
+
+
+class PromotionUnavailable(DomainError):
+    code = "promotion_unavailable"
+    status = 409
+    default_message = "活动已结束或不存在"
+
+
+class PriceChanged(DomainError):
+    code = "price_changed"
+    status = 409
+    default_message = "价格有变化，请确认后重新提交"
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    status = 422
+    default_message = "同一请求键已用于另一笔订单"
+
+
+class OrderStatusInvalid(DomainError):
+    code = "order_status_invalid"
+    status = 409
+    default_message = "订单状态已变化，无法进行此操作"
+
+
+class PickupCodeInvalid(DomainError):
+    code = "pickup_code_invalid"
+    default_message = "自提码无效"
 
 
 # --- payments ---

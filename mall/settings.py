@@ -166,6 +166,21 @@ BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 MEMBER_TOKEN_TTL_DAYS = env.int("MEMBER_TOKEN_TTL_DAYS", default=30)
 SUBSCRIBE_MESSAGE_RETRY_BASE_SECONDS = env.int("SUBSCRIBE_MESSAGE_RETRY_BASE_SECONDS", default=2)
 
+# --- orders ---
+ORDER_PAYMENT_TIMEOUT = env.int("ORDER_PAYMENT_TIMEOUT", default=1800)  # seconds to pay
+ORDER_AUTO_RECEIVE_DAYS = env.int("ORDER_AUTO_RECEIVE_DAYS", default=7)  # shipped → received
+AFTER_SALE_DAYS = env.int("AFTER_SALE_DAYS", default=7)  # received → completed
+ORDER_SWEEP_BATCH_SIZE = env.int("ORDER_SWEEP_BATCH_SIZE", default=500)
+ORDER_SHIPPING_UPLOAD_RETRY_BASE_SECONDS = env.int(
+    "ORDER_SHIPPING_UPLOAD_RETRY_BASE_SECONDS", default=30
+)
+ORDER_SHIPPING_UPLOAD_MAX_RETRIES = env.int("ORDER_SHIPPING_UPLOAD_MAX_RETRIES", default=12)
+CART_MAX_ITEMS = env.int("CART_MAX_ITEMS", default=100)
+# Discount providers applied in this order by orders.pricing.price_cart (dotted paths to classes
+# or objects with `key`, `load(*, member, lines, now)` and `apply(*, lines, loaded, goods_left_fen)`).
+ORDER_DISCOUNT_PROVIDERS: list[str] = []
+CELERY_BEAT_SCHEDULE["orders-sweep"] = {"task": "orders.tasks.orders_sweep_task", "schedule": 60.0}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -23,6 +23,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", healthz, name="healthz"),
 ]
+if settings.BENCH_ENDPOINTS:
+    from .bench_views import BareApi
+
+    urlpatterns.append(path("_bench/bare", BareApi.as_view(), name="bench-bare"))
 if settings.DEBUG:
     # Media from local disk in the embedded mode; beyond one machine it is object storage.
     urlpatterns.append(path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}))

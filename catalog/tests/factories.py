@@ -1,6 +1,6 @@
 import factory
 
-from catalog.models import Category, Product, Sku
+from catalog.models import Brand, Category, Product, Sku, Tag
 
 
 class CategoryFactory(factory.django.DjangoModelFactory):
@@ -33,3 +33,36 @@ class SkuFactory(factory.django.DjangoModelFactory):
     spec_key = factory.LazyAttribute(lambda sku: "|".join(f"{k}:{v}" for k, v in sku.specs.items()))
     price_fen = 1999
     stock = 100
+
+
+class BrandFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Brand
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"品牌{n}")
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"标签{n}")
+
+
+def product_with_skus(*, skus: list[dict], tags: tuple[str, ...] = (), **fields) -> Product:
+    """A product with the given SKUs (SkuFactory kwargs) and tag names, derived fields
+    computed by the service: product_with_skus(title="龙井", skus=[{"price_fen": 1999}])."""
+    from catalog.services import product_refresh_derived
+
+    product = ProductFactory(**fields)
+    if tags:
+        product.tags.set([TagFactory(name=name) for name in tags])
+    for sku in skus:
+        SkuFactory(product=product, **sku)
+    # The order the test wrote the first SKU's specs in (jsonb does not keep it).
+    order = list(skus[0].get("specs", {})) if skus else []
+    product_refresh_derived(product_id=product.pk, dimension_order=order)
+    product.refresh_from_db()
+    return product

@@ -1,0 +1,248 @@
+"""Checkout benchmark: orders created per second through the API, against pgbench on the same server.
+
+    .venv/bin/python -m bench.checkout                 # 8 clients, BENCH_SECONDS (10) each part
+    .venv/bin/python -m bench.checkout --clients 16
+
+Each simulated shopper logs in once (through the WeChat simulator), adds an address, previews a
+3-line order once, then keeps creating that order (a new Idempotency-Key each time) with
+POST /api/v1/orders: re-pricing, stock reservation, lines, log, all in one transaction. In the
+same run pgbench's tpcb-like load runs on the same PostgreSQL server with as many clients.
+Goal (DESIGN.md): orders/s ≥ 15% of pgbench's TPS (moonshot 25%), < 40 SQL per order.
+"""
+
+import argparse
+import multiprocessing
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import requests  # noqa: E402
+
+from bench import common  # noqa: E402
+
+SKU_PREFIX = "BENCH-CO-"
+SKU_COUNT = 300
+LINES_PER_ORDER = 3
+GOAL, MOONSHOT, SQL_GOAL = 0.15, 0.25, 40
+PGBENCH_DATABASE = "mall_pgbench"
+
+
+def seed() -> list[int]:
+    """SKUs with plenty of stock and a default freight template (idempotent)."""
+    from catalog.models import Category, Product, Sku
+    from orders.models import FreightRule, FreightTemplate
+
+    if not FreightTemplate.objects.filter(is_default=True).exists():
+        template = FreightTemplate.objects.create(
+            name="默认运费", charge_by="piece", free_over_fen=9900, is_default=True
+        )
+        FreightRule.objects.create(template=template, first_fee_fen=800, extra_fee_fen=200)
+    existing = list(
+        Sku.objects.filter(code__startswith=SKU_PREFIX).values_list("pk", flat=True)[:SKU_COUNT]
+    )
+    if len(existing) >= SKU_COUNT:
+        Sku.objects.filter(pk__in=existing).update(stock=10_000_000, is_active=True)
+        return existing
+    category, _ = Category.objects.get_or_create(name="压测", parent=None)
+    for n in range(len(existing), SKU_COUNT):
+        product = Product.objects.create(
+            title=f"压测商品{n}", category=category, is_on_shelf=True, min_price_fen=1000
+        )
+        Sku.objects.create(
+            product=product,
+            code=f"{SKU_PREFIX}{n:05d}",
+            specs={"规格": "标准"},
+            spec_key="规格:标准",
+            price_fen=1000 + n,
+            stock=10_000_000,
+            weight_g=300,
+        )
+    return list(
+        Sku.objects.filter(code__startswith=SKU_PREFIX).values_list("pk", flat=True)[:SKU_COUNT]
+    )
+
+
+def shopper_prepare(base_url: str, sim_url: str, openid: str, sku_ids: list[int]) -> dict[str, Any]:
+    """Log in through the simulator, add an address, preview the order once."""
+    code = requests.post(sim_url + "_sim/codes", json={"openid": openid}, timeout=10).json()["code"]
+    token = requests.post(base_url + "/api/v1/auth/login", json={"code": code}, timeout=10).json()[
+        "token"
+    ]
+    headers = {"Authorization": f"Token {token}"}
+    address = requests.post(
+        base_url + "/api/v1/addresses",
+        json={
+            "name": "压测",
+            "phone": "13800138000",
+            "province": "浙江省",
+            "city": "杭州市",
+            "district": "西湖区",
+            "detail": "压测路 1 号",
+        },
+        headers=headers,
+        timeout=10,
+    ).json()
+    body = {
+        "lines": [{"sku_id": sku_id, "quantity": 1} for sku_id in sku_ids],
+        "address_id": address["id"],
+    }
+    preview = requests.post(
+        base_url + "/api/v1/checkout/preview", json=body, headers=headers, timeout=10
+    )
+    preview.raise_for_status()
+    return {
+        "headers": headers,
+        "body": body | {"expected_payable_fen": preview.json()["payable_fen"]},
+    }
+
+
+def _client(args: tuple[str, dict[str, Any], float, float]) -> tuple[int, int]:
+    base_url, shopper, warmup_seconds, seconds = args
+    session = requests.Session()
+    created = errors = 0
+    start = time.monotonic()
+    measure_from, until = start + warmup_seconds, start + warmup_seconds + seconds
+    while (now := time.monotonic()) < until:
+        response = session.post(
+            base_url + "/api/v1/orders",
+            json=shopper["body"],
+            headers=shopper["headers"] | {"Idempotency-Key": uuid.uuid4().hex},
+            timeout=30,
+        )
+        if now >= measure_from:
+            if response.status_code == 201:
+                created += 1
+            else:
+                errors += 1
+    return created, errors
+
+
+def orders_per_second(
+    base_url: str, shoppers: list[dict[str, Any]], seconds: float
+) -> tuple[float, int]:
+    context = multiprocessing.get_context("spawn")
+    jobs = [(base_url, shopper, common.WARMUP_SECONDS, seconds) for shopper in shoppers]
+    with context.Pool(len(jobs)) as pool:
+        results = pool.map(_client, jobs)
+    return sum(created for created, _ in results) / seconds, sum(err for _, err in results)
+
+
+def sql_per_order(sku_ids: list[int]) -> int:
+    """Queries of one POST /api/v1/orders, counted in-process."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from members.models import Member
+    from members.services import member_token_issue
+    from orders.services import address_create
+
+    member, _ = Member.objects.get_or_create(openid="bench-checkout-sql")
+    address = address_create(
+        member=member,
+        name="压测",
+        phone="13800138000",
+        province="浙江省",
+        city="杭州市",
+        district="西湖区",
+        detail="压测路 2 号",
+    )
+    client = Client(HTTP_AUTHORIZATION=f"Token {member_token_issue(member=member)}")
+    body = {"lines": [{"sku_id": s, "quantity": 1} for s in sku_ids], "address_id": address.pk}
+    payable = client.post("/api/v1/checkout/preview", body, content_type="application/json").json()[
+        "payable_fen"
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.post(
+            "/api/v1/orders",
+            body | {"expected_payable_fen": payable},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+        )
+    if answer.status_code != 201:
+        raise RuntimeError(f"POST /api/v1/orders answered {answer.status_code}: {answer.content!r}")
+    return len(queries)
+
+
+def pgbench_tps(clients: int, seconds: float) -> float:
+    """pgbench's built-in tpcb-like script on the same server (its own database)."""
+    url = urlsplit(os.environ["DATABASE_URL"])
+    base = urlsplit(url.geturl())._replace(path=f"/{PGBENCH_DATABASE}").geturl()
+    common.database_ensure(base)
+    connection = ["-h", url.hostname or "127.0.0.1", "-p", str(url.port or 5432)]
+    connection += ["-U", url.username or "postgres"]
+    env = {**os.environ, "PGPASSWORD": url.password or ""}
+    subprocess.run(
+        ["pgbench", "-i", "-q", "-s", "1", *connection, PGBENCH_DATABASE],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    threads = max(1, min(clients, os.cpu_count() or 1))
+    run = subprocess.run(
+        [
+            "pgbench",
+            "-n",
+            *("-c", str(clients), "-j", str(threads), "-T", str(int(seconds))),
+            *connection,
+            PGBENCH_DATABASE,
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"tps = ([\d.]+)", run.stdout)
+    if found is None:
+        raise RuntimeError(f"no tps in pgbench output: {run.stdout}")
+    return float(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=common.SECONDS)
+    args = parser.parse_args()
+
+    common.django_setup()
+    from wechat_sim import start_simulator
+
+    sku_ids = seed()
+    rng = random.Random(42)
+    sql = sql_per_order(rng.sample(sku_ids, LINES_PER_ORDER))
+    with start_simulator(port=0) as sim:
+        extra = {"WECHAT_API_BASE": sim.base_url, "WECHAT_PAY_API_BASE": sim.base_url}
+        with common.Server(extra_env=extra) as server:
+            shoppers = [
+                shopper_prepare(
+                    server.base_url,
+                    sim.base_url,
+                    f"bench-checkout-{uuid.uuid4().hex[:8]}-{n}",
+                    rng.sample(sku_ids, LINES_PER_ORDER),
+                )
+                for n in range(args.clients)
+            ]
+            rate, errors = orders_per_second(server.base_url, shoppers, args.seconds)
+            described = server.describe()
+    tps = pgbench_tps(args.clients, args.seconds)
+    ratio = rate / tps if tps else 0.0
+    verdict = "moonshot" if ratio >= MOONSHOT else "ok" if ratio >= GOAL else "BELOW GOAL"
+    print(f"server: {described}, {args.clients} clients, {args.seconds:.0f} s each part")
+    print(f"orders created/s:      {rate:8.1f}   (errors: {errors})")
+    print(f"pgbench tpcb-like TPS: {tps:8.1f}")
+    print(f"ratio:                 {ratio:8.3f}   goal ≥ {GOAL} (moonshot {MOONSHOT}): {verdict}")
+    sql_verdict = "ok" if sql < SQL_GOAL else "ABOVE GOAL"
+    print(f"SQL per order created: {sql:8d}   goal < {SQL_GOAL}: {sql_verdict}")
+
+
+if __name__ == "__main__":
+    main()

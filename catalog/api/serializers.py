@@ -1,0 +1,215 @@
+"""Shopper API shapes of the catalogue. Names are unique across the project (OpenAPI components)."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from catalog.models import Product, ProductImage, Sku
+
+ORDERING_CHOICES = [
+    ("sales", "销量从高到低"),
+    ("price", "价格从低到高"),
+    ("-price", "价格从高到低"),
+    ("newest", "最新上架"),
+]
+
+
+def _url(field_file: Any) -> str:
+    return field_file.url if field_file else ""
+
+
+# --- categories ---
+class CategoryTreeNodeOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    icon = serializers.CharField(help_text="icon URL, empty when none")
+
+
+# Recursive: spectacular turns this into a self-referencing component.
+CategoryTreeNodeOutputSerializer._declared_fields["children"] = CategoryTreeNodeOutputSerializer(
+    many=True
+)
+
+
+# --- product list ---
+class ProductListQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text="search words (Chinese ok)"
+    )
+    category = serializers.IntegerField(
+        required=False, min_value=1, help_text="category id; its descendants are included"
+    )
+    min_price = serializers.IntegerField(
+        required=False, min_value=0, help_text="fen, compared with the lowest SKU price"
+    )
+    max_price = serializers.IntegerField(
+        required=False, min_value=0, help_text="fen, compared with the lowest SKU price"
+    )
+    tag = serializers.CharField(
+        required=False, allow_blank=True, max_length=20, help_text="tag name"
+    )
+    in_stock = serializers.BooleanField(
+        required=False, default=False, help_text="true: only products with stock"
+    )
+    ordering = serializers.ChoiceField(
+        choices=ORDERING_CHOICES,
+        required=False,
+        help_text="default: merchant's sort weight, then sales; with q: relevance, then sales",
+    )
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, help_text="default 20, at most 50"
+    )
+
+
+class ProductListItemOutputSerializer(serializers.ModelSerializer):
+    image = serializers.SerializerMethodField(help_text="main image thumbnail URL, or ''")
+    tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    in_stock = serializers.BooleanField(source="has_stock")
+
+    class Meta:
+        model = Product
+        fields = [
+            "id",
+            "title",
+            "subtitle",
+            "image",
+            "min_price_fen",
+            "max_price_fen",
+            "original_price_fen",
+            "sales_count",
+            "tags",
+            "in_stock",
+        ]
+
+    def get_image(self, product: Product) -> str:
+        return _url(product.main_image_thumb) or _url(product.main_image)
+
+
+class ProductPageOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = ProductListItemOutputSerializer(many=True)
+
+
+# --- product detail ---
+class ProductImageOutputSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    thumb_url = serializers.SerializerMethodField(help_text="750 px wide, or the image itself")
+
+    class Meta:
+        model = ProductImage
+        fields = ["url", "thumb_url"]
+
+    def get_url(self, image: ProductImage) -> str:
+        return _url(image.image)
+
+    def get_thumb_url(self, image: ProductImage) -> str:
+        return _url(image.thumb_750) or _url(image.image)
+
+
+class ProductBrandOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class CategoryPathItemOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class SkuBaseOutputSerializer(serializers.ModelSerializer):
+    specs = serializers.DictField(child=serializers.CharField(), help_text='{"颜色": "红"}')
+    image = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Sku
+        fields = ["id", "code", "specs", "price_fen", "original_price_fen", "stock", "image"]
+
+    def get_image(self, sku: Sku) -> str:
+        return _url(sku.image)
+
+
+class ProductDetailBaseOutputSerializer(serializers.ModelSerializer):
+    """What is cached: everything but live stock, the spec matrix and the shopper's prices."""
+
+    main_image = serializers.SerializerMethodField()
+    images = ProductImageOutputSerializer(many=True)
+    brand = ProductBrandOutputSerializer(allow_null=True)
+    category_path = CategoryPathItemOutputSerializer(many=True, help_text="root first")
+    tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    skus = SkuBaseOutputSerializer(many=True, source="active_skus")
+
+    class Meta:
+        model = Product
+        fields = [
+            "id",
+            "title",
+            "subtitle",
+            "main_image",
+            "images",
+            "detail_html",
+            "brand",
+            "category_path",
+            "tags",
+            "sales_count",
+            "skus",
+        ]
+
+    def get_main_image(self, product: Product) -> str:
+        return _url(product.main_image)
+
+
+class SkuDetailOutputSerializer(SkuBaseOutputSerializer):
+    in_stock = serializers.BooleanField()
+    pay_price_fen = serializers.IntegerField(help_text="what this shopper pays before coupons")
+
+    class Meta(SkuBaseOutputSerializer.Meta):
+        fields = [*SkuBaseOutputSerializer.Meta.fields, "in_stock", "pay_price_fen"]
+
+
+class SpecValueOutputSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    available = serializers.BooleanField(help_text="some in-stock SKU has this value")
+
+
+class SpecDimensionOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    values = SpecValueOutputSerializer(many=True)
+
+
+class SpecCombinationOutputSerializer(serializers.Serializer):
+    sku_id = serializers.IntegerField()
+    stock = serializers.IntegerField()
+    price_fen = serializers.IntegerField()
+
+
+class SpecMatrixOutputSerializer(serializers.Serializer):
+    dimensions = SpecDimensionOutputSerializer(many=True)
+    combinations = serializers.DictField(
+        child=SpecCombinationOutputSerializer(),
+        help_text='by spec key "颜色:红|尺码:M" (dimensions in order); a missing key = no SKU',
+    )
+
+
+class ProductPriceOutputSerializer(serializers.Serializer):
+    min_price_fen = serializers.IntegerField()
+    max_price_fen = serializers.IntegerField()
+    pay_price_fen = serializers.IntegerField(
+        help_text="lowest price this shopper pays before coupons, over in-stock SKUs"
+    )
+
+
+class ProductDetailOutputSerializer(ProductDetailBaseOutputSerializer):
+    skus = SkuDetailOutputSerializer(many=True)
+    specs = SpecMatrixOutputSerializer()
+    price = ProductPriceOutputSerializer()
+
+    class Meta(ProductDetailBaseOutputSerializer.Meta):
+        fields = [*ProductDetailBaseOutputSerializer.Meta.fields, "specs", "price"]
+
+
+# --- search ---
+class SearchKeywordsOutputSerializer(serializers.Serializer):
+    keywords = serializers.ListField(child=serializers.CharField())

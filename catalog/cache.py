@@ -1,0 +1,69 @@
+"""The catalogue's cache: one version number, part of every cached catalogue key.
+
+Every change to what shoppers see (a product saved, a shelf or price change, a category hidden,
+a SKU selling out) bumps the version, so every cached list, detail and category tree is
+re-read at once; nothing has to know which keys a change touched. Old entries expire by TTL.
+"""
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.db import transaction
+
+VERSION_KEY = "catalog:version"
+CATALOG_CACHE_TTL_SECONDS = 10 * 60
+
+T = TypeVar("T")
+
+
+def catalog_cache_version() -> int:
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        # Start from the clock, not 1: if Redis evicted the key while old entries live on,
+        # a restarted count could reach their version again and serve them.
+        cache.add(VERSION_KEY, time.time_ns() // 1000, timeout=None)
+        version = cache.get(VERSION_KEY)
+    return int(version)
+
+
+def _bump() -> None:
+    try:
+        cache.incr(VERSION_KEY)
+    except ValueError:  # no version yet: the next read starts a fresh one
+        catalog_cache_version()
+        cache.incr(VERSION_KEY)
+
+
+def catalog_cache_bump() -> None:
+    """Make every cached catalogue answer stale. Call after any change shoppers can see.
+
+    Bumps now and again after the commit: the first makes the change visible to this process at
+    once; the second discards anything a concurrent request cached from the pre-commit state in
+    between (it re-read the old rows under the new version).
+    """
+    _bump()
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(_bump)
+
+
+def catalog_cache_key(*parts: Any) -> str:
+    """A key under the current version; long or non-ASCII parts are hashed."""
+    raw = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
+    digest = hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()
+    return f"catalog:v{catalog_cache_version()}:{parts[0]}:{digest}"
+
+
+def catalog_cached(
+    key: str, build: Callable[[], T], timeout: int = CATALOG_CACHE_TTL_SECONDS
+) -> tuple[T, bool]:
+    """(value, hit): the cached value, or build() stored for `timeout` seconds."""
+    value = cache.get(key)
+    if value is not None:
+        return value, True
+    value = build()
+    cache.set(key, value, timeout)
+    return value, False

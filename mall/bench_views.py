@@ -1,0 +1,21 @@
+"""The baseline of the benchmarks: a bare DRF view doing exactly one query.
+
+Mounted at /_bench/bare only when settings.BENCH_ENDPOINTS is true (bench/common.py sets it);
+every bench/*.py figure is a ratio to this view served the same way in the same run.
+"""
+
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from members.models import Member
+
+
+class BareApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    schema = None  # not part of the API
+
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True, "member_exists": Member.objects.filter(pk=1).exists()})

@@ -1,0 +1,364 @@
+"""Input and output serializers of the shopper API. Inputs never carry price, status or member:
+those are read-only outputs, computed by the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ..models import Address, Order, OrderLine, OrderStatusLog, PickupPoint, validate_phone
+from ..pricing import CheckoutRequest, DeliveryChoice, LineInput, PromotionChoice
+from ..selectors import CartLineView, sku_image_url, sku_spec_text
+
+MAX_QUANTITY = 999
+MAX_CHECKOUT_LINES = 50
+
+
+# --- cart ---
+class CartItemCreateInputSerializer(serializers.Serializer):
+    sku_id = serializers.IntegerField(min_value=1)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    selected = serializers.BooleanField(required=False, default=True)
+
+
+class CartItemUpdateInputSerializer(serializers.Serializer):
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
+    selected = serializers.BooleanField(required=False)
+
+
+class CartLineOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="item.id")
+    sku_id = serializers.IntegerField(source="item.sku_id")
+    product_id = serializers.IntegerField(source="item.sku.product_id")
+    title = serializers.CharField(source="item.sku.product.title")
+    spec_text = serializers.SerializerMethodField()
+    image_url = serializers.SerializerMethodField()
+    price_fen = serializers.IntegerField(source="item.sku.price_fen", help_text="current price")
+    added_price_fen = serializers.IntegerField(source="item.added_price_fen")
+    price_changed = serializers.BooleanField()
+    quantity = serializers.IntegerField(source="item.quantity")
+    selected = serializers.BooleanField(source="item.selected")
+    stock = serializers.IntegerField(source="item.sku.stock")
+    state = serializers.ChoiceField(choices=["ok", "off_shelf", "sold_out", "insufficient_stock"])
+
+    def get_spec_text(self, line: CartLineView) -> str:
+        return sku_spec_text(line.item.sku)
+
+    def get_image_url(self, line: CartLineView) -> str:
+        return sku_image_url(line.item.sku)
+
+
+class CartTotalsOutputSerializer(serializers.Serializer):
+    selected_count = serializers.IntegerField(help_text="selected lines that can be bought")
+    selected_quantity = serializers.IntegerField()
+    selected_goods_fen = serializers.IntegerField()
+
+
+class CartOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = CartLineOutputSerializer(many=True)
+    totals = CartTotalsOutputSerializer()
+
+
+# --- addresses and pickup points ---
+class AddressInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=30)
+    phone = serializers.CharField(max_length=20, validators=[validate_phone])
+    province = serializers.CharField(max_length=20)
+    city = serializers.CharField(max_length=30)
+    district = serializers.CharField(max_length=30)
+    detail = serializers.CharField(max_length=120)
+    is_default = serializers.BooleanField(required=False)
+
+
+class AddressOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Address
+        fields = ["id", "name", "phone", "province", "city", "district", "detail", "is_default"]
+
+
+class AddressListOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = AddressOutputSerializer(many=True)
+
+
+class PickupPointOutputSerializer(serializers.ModelSerializer):
+    latitude = serializers.FloatField(allow_null=True)
+    longitude = serializers.FloatField(allow_null=True)
+
+    class Meta:
+        model = PickupPoint
+        fields = [
+            "id",
+            "name",
+            "province",
+            "city",
+            "district",
+            "address",
+            "phone",
+            "hours",
+            "latitude",
+            "longitude",
+        ]
+
+
+class PickupPointListOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = PickupPointOutputSerializer(many=True)
+
+
+# --- checkout ---
+class CheckoutLineInputSerializer(serializers.Serializer):
+    sku_id = serializers.IntegerField(min_value=1)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class PromotionInputSerializer(serializers.Serializer):
+    kind = serializers.CharField(max_length=20)
+    id = serializers.IntegerField(min_value=1)
+
+
+class CheckoutInputSerializer(serializers.Serializer):
+    lines = CheckoutLineInputSerializer(
+        many=True, required=False, max_length=MAX_CHECKOUT_LINES, help_text="or from_cart"
+    )
+    from_cart = serializers.BooleanField(required=False, default=False)
+    address_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    pickup_point_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    coupon_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    points = serializers.IntegerField(required=False, default=0, min_value=0)
+    balance_fen = serializers.IntegerField(required=False, default=0, min_value=0)
+    promotion = PromotionInputSerializer(required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("lines")) == bool(attrs.get("from_cart")):
+            raise serializers.ValidationError(
+                {"lines": ["请给出 lines，或设置 from_cart=true（二选一）"]}
+            )
+        if (attrs.get("address_id") is None) == (attrs.get("pickup_point_id") is None):
+            raise serializers.ValidationError(
+                {"address_id": ["请给出 address_id 或 pickup_point_id（二选一）"]}
+            )
+        return attrs
+
+    def to_checkout(self) -> CheckoutRequest:
+        data = self.validated_data
+        promotion = data.get("promotion")
+        return CheckoutRequest(
+            delivery=DeliveryChoice(
+                address_id=data.get("address_id"), pickup_point_id=data.get("pickup_point_id")
+            ),
+            lines=tuple(
+                LineInput(sku_id=x["sku_id"], quantity=x["quantity"])
+                for x in data.get("lines") or ()
+            ),
+            from_cart=data["from_cart"],
+            coupon_id=data.get("coupon_id"),
+            points=data["points"],
+            balance_fen=data["balance_fen"],
+            promotion=PromotionChoice(kind=promotion["kind"], id=promotion["id"])
+            if promotion
+            else None,
+        )
+
+
+class OrderCreateInputSerializer(CheckoutInputSerializer):
+    expected_payable_fen = serializers.IntegerField(
+        min_value=0, help_text="payable_fen the shopper saw in the preview"
+    )
+    note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+
+class DiscountOutputSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    name = serializers.CharField()
+    amount_fen = serializers.IntegerField()
+
+
+class BreakdownLineOutputSerializer(serializers.Serializer):
+    sku_id = serializers.IntegerField()
+    quantity = serializers.IntegerField()
+    unit_price_fen = serializers.IntegerField()
+    discount_fen = serializers.IntegerField()
+    paid_fen = serializers.IntegerField()
+
+
+class BreakdownOutputSerializer(serializers.Serializer):
+    goods_fen = serializers.IntegerField()
+    discounts = DiscountOutputSerializer(many=True)
+    shipping_fen = serializers.IntegerField()
+    points_used = serializers.IntegerField()
+    points_fen = serializers.IntegerField()
+    balance_fen = serializers.IntegerField()
+    payable_fen = serializers.IntegerField()
+    wechat_pay_fen = serializers.IntegerField()
+    lines = BreakdownLineOutputSerializer(many=True)
+
+
+class CheckoutItemOutputSerializer(serializers.Serializer):
+    sku_id = serializers.IntegerField()
+    product_id = serializers.IntegerField()
+    title = serializers.CharField()
+    spec_text = serializers.CharField()
+    image_url = serializers.CharField()
+    unit_price_fen = serializers.IntegerField()
+    quantity = serializers.IntegerField()
+
+
+class CheckoutPreviewOutputSerializer(BreakdownOutputSerializer):
+    """The breakdown, plus what the confirmation page shows of each line."""
+
+    delivery_type = serializers.ChoiceField(choices=Order.DeliveryType.choices)
+    items = CheckoutItemOutputSerializer(many=True)
+
+
+# --- orders ---
+class OrderLineOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderLine
+        fields = [
+            "id",
+            "sku_id",
+            "product_id",
+            "title",
+            "spec_text",
+            "image_url",
+            "unit_price_fen",
+            "quantity",
+            "discount_fen",
+            "paid_fen",
+            "refunded_quantity",
+            "refunded_fen",
+        ]
+        read_only_fields = fields
+
+
+class OrderListItemOutputSerializer(serializers.ModelSerializer):
+    status_label = serializers.CharField(read_only=True)
+    total_quantity = serializers.SerializerMethodField()
+    lines = OrderLineOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "no",
+            "status",
+            "status_label",
+            "kind",
+            "delivery_type",
+            "goods_fen",
+            "discount_fen",
+            "shipping_fen",
+            "payable_fen",
+            "total_quantity",
+            "created_at",
+            "expires_at",
+            "lines",
+        ]
+        read_only_fields = fields
+
+    def get_total_quantity(self, order: Order) -> int:
+        return sum(line.quantity for line in order.lines.all())  # prefetched
+
+
+class OrderCountsOutputSerializer(serializers.Serializer):
+    pending_payment = serializers.IntegerField(help_text="待付款")
+    paid = serializers.IntegerField(help_text="待发货")
+    shipped = serializers.IntegerField(help_text="待收货")
+    completed = serializers.IntegerField(help_text="已完成 (received and completed)")
+
+
+class OrderListOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = OrderListItemOutputSerializer(many=True)
+    counts = OrderCountsOutputSerializer()
+
+
+class TimelineEntryOutputSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(source="to_status")
+    status_label = serializers.SerializerMethodField()
+    at = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = OrderStatusLog
+        fields = ["status", "status_label", "note", "at"]
+
+    def get_status_label(self, log: OrderStatusLog) -> str:
+        # log.order is the prefetching order (no query).
+        return Order(status=log.to_status, delivery_type=log.order.delivery_type).status_label
+
+
+class OrderDetailOutputSerializer(serializers.ModelSerializer):
+    status_label = serializers.CharField(read_only=True)
+    breakdown = BreakdownOutputSerializer(read_only=True)
+    lines = OrderLineOutputSerializer(many=True, read_only=True)
+    pickup_point = PickupPointOutputSerializer(read_only=True, allow_null=True)
+    pickup_code = serializers.SerializerMethodField(help_text="only while waiting for pickup")
+    timeline = TimelineEntryOutputSerializer(source="status_logs", many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "no",
+            "status",
+            "status_label",
+            "kind",
+            "delivery_type",
+            "address",
+            "pickup_point",
+            "pickup_code",
+            "breakdown",
+            "goods_fen",
+            "discount_fen",
+            "shipping_fen",
+            "points_used",
+            "points_fen",
+            "balance_fen",
+            "payable_fen",
+            "wechat_pay_fen",
+            "note",
+            "carrier",
+            "tracking_no",
+            "cancel_reason",
+            "created_at",
+            "expires_at",
+            "paid_at",
+            "shipped_at",
+            "received_at",
+            "completed_at",
+            "cancelled_at",
+            "closed_at",
+            "lines",
+            "timeline",
+        ]
+        read_only_fields = fields
+
+    def get_pickup_code(self, order: Order) -> str | None:
+        if order.delivery_type == Order.DeliveryType.PICKUP and order.status == "paid":
+            return order.pickup_code
+        return None
+
+
+class OrderCancelInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+
+class BuyAgainUnavailableOutputSerializer(serializers.Serializer):
+    sku_id = serializers.IntegerField()
+    title = serializers.CharField()
+    code = serializers.CharField(help_text="product_unavailable | out_of_stock | cart_full")
+    message = serializers.CharField()
+
+
+class BuyAgainOutputSerializer(serializers.Serializer):
+    added = serializers.ListField(child=serializers.IntegerField(), help_text="SKU ids added")
+    unavailable = BuyAgainUnavailableOutputSerializer(many=True)

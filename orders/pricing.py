@@ -1,0 +1,429 @@
+"""THE pricing function: `price_cart(inputs) -> Quote`, pure (no queries).
+
+`orders.selectors.pricing_inputs_load` gathers everything it needs (SKUs, freight templates, the
+address or pickup point, what each discount provider loads); the checkout preview and order
+creation both call `price_cart` on that, so the preview and the order agree to the fen.
+
+Order of the computation (each step capped by what is left, never negative):
+1. goods_fen = Σ unit price × quantity;
+2. discount providers from `settings.ORDER_DISCOUNT_PROVIDERS`, in order; each adjustment is capped
+   by the goods left, keeping at least 1 fen of goods while the order has any (WeChat Pay cannot
+   charge 0 fen), and allocated to lines (remainder to the last line, no line below 0);
+3. shipping per freight template group; "free over" compares the group's goods **after**
+   discounts (what the shopper really pays for the goods) with the template's threshold;
+4. points, then stored value: not available yet (must be 0), later issues plug them in here;
+5. payable = goods − discounts + shipping − points; wechat_pay = payable − balance.
+Shipping is allocated to lines too (by goods after discounts), so Σ line paid_fen = payable_fen.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from mall.errors import (
+    BalanceUnavailable,
+    CouponUnavailable,
+    DeliveryUnavailable,
+    PointsUnavailable,
+    PromotionUnavailable,
+)
+from mall.money import allocate
+
+EXPRESS = "express"
+PICKUP = "pickup"
+CHARGE_BY_WEIGHT = "weight"
+CHARGE_BY_PIECE = "piece"
+
+
+# --- inputs ---
+@dataclass(frozen=True)
+class LineInput:
+    """What the shopper asks to buy: a SKU and a quantity."""
+
+    sku_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PromotionChoice:
+    kind: str
+    id: int
+
+
+@dataclass(frozen=True)
+class DeliveryChoice:
+    """Exactly one of address_id (express) and pickup_point_id (pickup)."""
+
+    address_id: int | None = None
+    pickup_point_id: int | None = None
+
+    @property
+    def type(self) -> str:
+        return PICKUP if self.pickup_point_id is not None else EXPRESS
+
+
+@dataclass(frozen=True)
+class PricingLine:
+    """A line with everything loaded that pricing and the order snapshot need."""
+
+    sku_id: int
+    product_id: int
+    quantity: int
+    unit_price_fen: int
+    weight_g: int
+    freight_template_id: int | None
+    title: str
+    spec_text: str
+    image_url: str
+
+
+@dataclass(frozen=True)
+class FreightRuleData:
+    regions: tuple[str, ...]
+    first_units: int
+    first_fee_fen: int
+    extra_units: int
+    extra_fee_fen: int
+
+
+@dataclass(frozen=True)
+class FreightTemplateData:
+    id: int
+    name: str
+    charge_by: str
+    free_over_fen: int | None
+    rules: tuple[FreightRuleData, ...]
+
+
+@dataclass(frozen=True)
+class DeliveryInfo:
+    type: str
+    province: str = ""
+    address: dict[str, str] = field(default_factory=dict)  # snapshot for express
+    pickup_point_id: int | None = None
+
+
+@dataclass(frozen=True)
+class LoadedDiscount:
+    provider: DiscountProvider
+    loaded: Any
+
+
+@dataclass(frozen=True)
+class PricingInputs:
+    lines: tuple[PricingLine, ...]
+    delivery: DeliveryInfo
+    freight_templates: tuple[FreightTemplateData, ...] = ()
+    default_freight_template_id: int | None = None
+    discounts: tuple[LoadedDiscount, ...] = ()
+    coupon_id: int | None = None
+    points: int = 0
+    balance_fen: int = 0
+    promotion: PromotionChoice | None = None
+    member_points_balance: int = 0
+    member_balance_fen: int = 0
+
+
+# --- outputs ---
+@dataclass(frozen=True)
+class QuoteLine:
+    sku_id: int
+    product_id: int
+    quantity: int
+    unit_price_fen: int
+    goods_fen: int
+    discount_fen: int = 0  # every discount and points deduction allocated to this line
+    shipping_fen: int = 0  # this line's share of the shipping fee (inside paid_fen)
+    paid_fen: int = 0
+    # Per source, e.g. (("full_reduction", 300), ("coupon", 100)): what a refund gives back.
+    discount_parts: tuple[tuple[str, int], ...] = ()
+    weight_g: int = 0
+    freight_template_id: int | None = None
+    title: str = ""
+    spec_text: str = ""
+    image_url: str = ""
+
+    @property
+    def goods_left_fen(self) -> int:
+        return self.goods_fen - self.discount_fen
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """A named discount a provider offers. Give either line_weights (allocate amount_fen in
+    proportion, e.g. only the eligible lines) or line_amounts (exact per-line parts); neither:
+    in proportion to each line's goods left."""
+
+    source: str
+    name: str
+    amount_fen: int
+    line_weights: tuple[int, ...] | None = None
+    line_amounts: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Discount:
+    source: str
+    name: str
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class Quote:
+    goods_fen: int
+    discounts: tuple[Discount, ...]
+    shipping_fen: int
+    points_used: int
+    points_fen: int
+    balance_fen: int
+    payable_fen: int
+    wechat_pay_fen: int
+    lines: tuple[QuoteLine, ...]
+    delivery: DeliveryInfo
+
+    @property
+    def discount_fen(self) -> int:
+        return sum(d.amount_fen for d in self.discounts)
+
+
+class DiscountProvider(Protocol):
+    """An extension point of price_cart (marketing promotions, member levels, coupons …)."""
+
+    key: str
+
+    def load(self, *, member: Any, lines: Sequence[PricingLine], now: Any) -> Any:
+        """Read what apply() needs (queries allowed); called by pricing_inputs_load."""
+
+    def apply(
+        self, *, lines: tuple[QuoteLine, ...], loaded: Any, goods_left_fen: int
+    ) -> list[Adjustment]:
+        """Pure: the adjustments for these lines (already discounted by earlier providers)."""
+
+
+@functools.cache
+def _providers_for(paths: tuple[str, ...]) -> tuple[DiscountProvider, ...]:
+    found = []
+    for path in paths:
+        target = import_string(path)
+        found.append(target() if isinstance(target, type) else target)
+    return tuple(found)
+
+
+def discount_providers() -> tuple[DiscountProvider, ...]:
+    return _providers_for(tuple(settings.ORDER_DISCOUNT_PROVIDERS))
+
+
+# --- the function ---
+def price_cart(inputs: PricingInputs) -> Quote:
+    """The breakdown for a set of lines; pure.
+
+    Raises: CouponUnavailable, PointsUnavailable, BalanceUnavailable, PromotionUnavailable,
+    DeliveryUnavailable.
+    """
+    _check_not_available_yet(inputs)
+    lines = tuple(
+        QuoteLine(
+            sku_id=line.sku_id,
+            product_id=line.product_id,
+            quantity=line.quantity,
+            unit_price_fen=line.unit_price_fen,
+            goods_fen=line.unit_price_fen * line.quantity,
+            weight_g=line.weight_g,
+            freight_template_id=line.freight_template_id,
+            title=line.title,
+            spec_text=line.spec_text,
+            image_url=line.image_url,
+        )
+        for line in inputs.lines
+    )
+    goods_fen = sum(line.goods_fen for line in lines)
+    # WeChat Pay cannot charge 0 fen: discounts always leave at least 1 fen of goods.
+    goods_floor_fen = 1 if goods_fen > 0 else 0
+
+    discounts: list[Discount] = []
+    for loaded in inputs.discounts:
+        goods_left = sum(line.goods_left_fen for line in lines)
+        for adjustment in loaded.provider.apply(
+            lines=lines, loaded=loaded.loaded, goods_left_fen=goods_left - goods_floor_fen
+        ):
+            goods_left = sum(line.goods_left_fen for line in lines)
+            amount = max(0, min(adjustment.amount_fen, goods_left - goods_floor_fen))
+            if amount == 0:
+                continue
+            parts = _adjustment_parts(adjustment, amount, lines)
+            lines = tuple(
+                replace(
+                    line,
+                    discount_fen=line.discount_fen + part,
+                    discount_parts=(*line.discount_parts, (adjustment.source, part)),
+                )
+                if part
+                else line
+                for line, part in zip(lines, parts, strict=True)
+            )
+            discounts.append(Discount(adjustment.source, adjustment.name, amount))
+
+    shipping_fen = _shipping_fen(inputs, lines)
+    shipping_parts = allocate(shipping_fen, [line.goods_left_fen for line in lines])
+    lines = tuple(
+        replace(
+            line,
+            shipping_fen=share,
+            paid_fen=line.goods_fen - line.discount_fen + share,
+        )
+        for line, share in zip(lines, shipping_parts, strict=True)
+    )
+    points_used, points_fen = 0, 0  # later: a points provider, capped by what is left
+    payable_fen = goods_fen - sum(d.amount_fen for d in discounts) + shipping_fen - points_fen
+    balance_fen = 0  # later: min(requested, member balance, payable)
+    return Quote(
+        goods_fen=goods_fen,
+        discounts=tuple(discounts),
+        shipping_fen=shipping_fen,
+        points_used=points_used,
+        points_fen=points_fen,
+        balance_fen=balance_fen,
+        payable_fen=payable_fen,
+        wechat_pay_fen=payable_fen - balance_fen,
+        lines=lines,
+        delivery=inputs.delivery,
+    )
+
+
+def _check_not_available_yet(inputs: PricingInputs) -> None:
+    # Coupons, points, stored value and promotions arrive with later issues, as providers.
+    if inputs.coupon_id is not None:
+        raise CouponUnavailable(coupon_id=inputs.coupon_id)
+    if inputs.points:
+        raise PointsUnavailable(points=inputs.points)
+    if inputs.balance_fen:
+        raise BalanceUnavailable(balance_fen=inputs.balance_fen)
+    if inputs.promotion is not None:
+        raise PromotionUnavailable(kind=inputs.promotion.kind, id=inputs.promotion.id)
+
+
+def _adjustment_parts(
+    adjustment: Adjustment, amount: int, lines: tuple[QuoteLine, ...]
+) -> list[int]:
+    caps = [line.goods_left_fen for line in lines]
+    # Exact per-line amounts are kept as they are when not capped (allocate then returns them).
+    weights: Sequence[int] = (
+        adjustment.line_amounts
+        if adjustment.line_amounts is not None
+        else adjustment.line_weights
+        if adjustment.line_weights is not None
+        else caps
+    )
+    if len(weights) != len(lines):
+        raise ValueError(f"{adjustment.source}: one weight per line")
+    return allocate_capped(amount, weights, caps)
+
+
+def allocate_capped(total_fen: int, weights: Sequence[int], caps: Sequence[int]) -> list[int]:
+    """`allocate`, then move any part above its line's cap to the other lines (last first), so
+    no line's discount exceeds what the line has left. Requires total_fen ≤ Σ caps."""
+    if total_fen > sum(caps):
+        raise ValueError("cannot allocate more than the lines have left")
+    # Lines that cannot take anything get no weight (unless no line has weight left).
+    usable = [w if cap > 0 else 0 for w, cap in zip(weights, caps, strict=True)]
+    parts = allocate(total_fen, usable if sum(usable) > 0 else caps)
+    excess = 0
+    for i, cap in enumerate(caps):
+        if parts[i] > cap:
+            excess += parts[i] - cap
+            parts[i] = cap
+    for i in reversed(range(len(parts))):
+        if not excess:
+            break
+        take = min(excess, caps[i] - parts[i])
+        parts[i] += take
+        excess -= take
+    return parts
+
+
+def _shipping_fen(inputs: PricingInputs, lines: tuple[QuoteLine, ...]) -> int:
+    if inputs.delivery.type == PICKUP:
+        return 0
+    templates = {template.id: template for template in inputs.freight_templates}
+    groups: dict[int, list[QuoteLine]] = {}
+    for line in lines:
+        template_id = line.freight_template_id or inputs.default_freight_template_id
+        if template_id is None:
+            continue  # no template at all: the merchant ships it free
+        groups.setdefault(template_id, []).append(line)
+    total = 0
+    for template_id, group in groups.items():
+        template = templates[template_id]
+        group_goods_left = sum(line.goods_left_fen for line in group)
+        if template.free_over_fen is not None and group_goods_left >= template.free_over_fen:
+            continue
+        rule = freight_rule_for(template, inputs.delivery.province)
+        if rule is None:
+            raise DeliveryUnavailable(province=inputs.delivery.province, template=template.name)
+        units = (
+            sum(line.weight_g * line.quantity for line in group)
+            if template.charge_by == CHARGE_BY_WEIGHT
+            else sum(line.quantity for line in group)
+        )
+        total += freight_fee_fen(rule, units)
+    return total
+
+
+def freight_rule_for(template: FreightTemplateData, province: str) -> FreightRuleData | None:
+    """The first rule naming the province, else the rule for everywhere else, else none."""
+    for rule in template.rules:
+        if province in rule.regions:
+            return rule
+    return next((rule for rule in template.rules if not rule.regions), None)
+
+
+def freight_fee_fen(rule: FreightRuleData, units: int) -> int:
+    extra = max(0, units - rule.first_units)
+    extra_steps = -(-extra // rule.extra_units)  # each started step is charged
+    return rule.first_fee_fen + extra_steps * rule.extra_fee_fen
+
+
+def quote_as_breakdown(quote: Quote) -> dict[str, Any]:
+    """Exactly the API's breakdown shape (DESIGN.md, Core API contract)."""
+    return {
+        "goods_fen": quote.goods_fen,
+        "discounts": [
+            {"source": d.source, "name": d.name, "amount_fen": d.amount_fen}
+            for d in quote.discounts
+        ],
+        "shipping_fen": quote.shipping_fen,
+        "points_used": quote.points_used,
+        "points_fen": quote.points_fen,
+        "balance_fen": quote.balance_fen,
+        "payable_fen": quote.payable_fen,
+        "wechat_pay_fen": quote.wechat_pay_fen,
+        "lines": [
+            {
+                "sku_id": line.sku_id,
+                "quantity": line.quantity,
+                "unit_price_fen": line.unit_price_fen,
+                "discount_fen": line.discount_fen,
+                "paid_fen": line.paid_fen,
+            }
+            for line in quote.lines
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """The body shared by the checkout preview and order creation (lines or the cart)."""
+
+    delivery: DeliveryChoice
+    lines: tuple[LineInput, ...] = ()
+    from_cart: bool = False
+    coupon_id: int | None = None
+    points: int = 0
+    balance_fen: int = 0
+    promotion: PromotionChoice | None = None

@@ -1,0 +1,350 @@
+"""Reads of the orders app, scoped to the caller, with their joins done (a fixed query count)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from catalog.models import Sku
+from mall.errors import CartEmpty, DeliveryUnavailable, OutOfStock, ProductUnavailable
+from members.models import Member
+
+from .models import (
+    Address,
+    CartItem,
+    FreightTemplate,
+    Order,
+    OrderLine,
+    OrderStatus,
+    OrderStatusLog,
+    PickupPoint,
+)
+from .pricing import (
+    CheckoutRequest,
+    DeliveryChoice,
+    DeliveryInfo,
+    FreightRuleData,
+    FreightTemplateData,
+    LineInput,
+    LoadedDiscount,
+    PricingInputs,
+    PricingLine,
+    PromotionChoice,
+    Quote,
+    discount_providers,
+    price_cart,
+)
+
+# --- SKUs as the shop sells them ---
+SKU_RELATED = ("product__category__parent__parent",)
+
+
+def sku_is_available(sku: Sku) -> bool:
+    """On the shelf, active, and not hidden by its category or an ancestor category.
+    Needs `SKU_RELATED` loaded (no query)."""
+    if not (sku.is_active and sku.product.is_on_shelf):
+        return False
+    category = sku.product.category
+    while category is not None:
+        if not category.is_visible:
+            return False
+        category = category.parent
+    return True
+
+
+def sku_spec_text(sku: Sku) -> str:
+    """ "颜色:红 尺码:M" in the product's dimension order (spec_key keeps it; jsonb does not)."""
+    if sku.spec_key:
+        return sku.spec_key.replace("|", " ")
+    return " ".join(f"{name}:{value}" for name, value in (sku.specs or {}).items())
+
+
+def sku_image_url(sku: Sku) -> str:
+    for image in (sku.image, sku.product.main_image_thumb, sku.product.main_image):
+        if image:
+            return image.url
+    return ""
+
+
+def skus_for_sale(*, sku_ids: Sequence[int]) -> dict[int, Sku]:
+    return {sku.pk: sku for sku in Sku.objects.filter(pk__in=sku_ids).select_related(*SKU_RELATED)}
+
+
+# --- cart ---
+@dataclass(frozen=True)
+class CartLineView:
+    item: CartItem
+    state: str  # ok | off_shelf | sold_out | insufficient_stock
+
+    @property
+    def price_changed(self) -> bool:
+        return self.item.sku.price_fen != self.item.added_price_fen
+
+
+@dataclass(frozen=True)
+class CartView:
+    lines: tuple[CartLineView, ...]
+    selected_count: int
+    selected_quantity: int
+    selected_goods_fen: int
+
+
+def cart_line_state(item: CartItem) -> str:
+    if not sku_is_available(item.sku):
+        return "off_shelf"
+    if item.sku.stock == 0:
+        return "sold_out"
+    if item.sku.stock < item.quantity:
+        return "insufficient_stock"
+    return "ok"
+
+
+def cart_items_for_member(*, member: Member) -> QuerySet[CartItem]:
+    return CartItem.objects.filter(member=member).select_related(
+        *(f"sku__{path}" for path in SKU_RELATED)
+    )
+
+
+def cart_view_for_member(*, member: Member) -> CartView:
+    """The cart with each line's state and the totals of the selected lines that can be bought."""
+    lines = tuple(
+        CartLineView(item=item, state=cart_line_state(item))
+        for item in cart_items_for_member(member=member)
+    )
+    buyable = [line.item for line in lines if line.item.selected and line.state == "ok"]
+    return CartView(
+        lines=lines,
+        selected_count=len(buyable),
+        selected_quantity=sum(item.quantity for item in buyable),
+        selected_goods_fen=sum(item.sku.price_fen * item.quantity for item in buyable),
+    )
+
+
+def cart_item_get_for_member(*, member: Member, item_id: int) -> CartItem:
+    return cart_items_for_member(member=member).get(pk=item_id)
+
+
+def cart_checkout_lines(*, member: Member) -> tuple[LineInput, ...]:
+    """The selected cart lines, oldest first. Raises: CartEmpty."""
+    lines = tuple(
+        LineInput(sku_id=sku_id, quantity=quantity)
+        for sku_id, quantity in CartItem.objects.filter(member=member, selected=True)
+        .order_by("created_at", "id")
+        .values_list("sku_id", "quantity")
+    )
+    if not lines:
+        raise CartEmpty()
+    return lines
+
+
+# --- addresses and pickup points ---
+def address_list_for_member(*, member: Member) -> QuerySet[Address]:
+    return Address.objects.filter(member=member)
+
+
+def address_get_for_member(*, member: Member, address_id: int) -> Address:
+    return Address.objects.get(member=member, pk=address_id)
+
+
+def pickup_point_list() -> QuerySet[PickupPoint]:
+    return PickupPoint.objects.filter(is_active=True)
+
+
+# --- pricing ---
+def merge_lines(lines: Sequence[LineInput]) -> tuple[LineInput, ...]:
+    """One line per SKU, in first-seen order."""
+    merged: dict[int, int] = {}
+    for line in lines:
+        merged[line.sku_id] = merged.get(line.sku_id, 0) + line.quantity
+    return tuple(LineInput(sku_id=sku_id, quantity=qty) for sku_id, qty in merged.items())
+
+
+def pricing_inputs_load(
+    *,
+    member: Member,
+    lines: Sequence[LineInput],
+    delivery: DeliveryChoice,
+    coupon_id: int | None,
+    points: int,
+    balance_fen: int,
+    promotion: PromotionChoice | None,
+    now: datetime,
+) -> PricingInputs:
+    """Everything price_cart needs, in a fixed number of queries (1 for SKUs, 1 for the address
+    or pickup point, 3 for freight templates, plus what each discount provider loads).
+
+    Raises: ProductUnavailable, OutOfStock (fewer units than asked right now; the reservation at
+    order creation is the judge), DeliveryUnavailable.
+    """
+    lines = merge_lines(lines)
+    skus = skus_for_sale(sku_ids=[line.sku_id for line in lines])
+    for line in lines:
+        sku = skus.get(line.sku_id)
+        if sku is None or not sku_is_available(sku):
+            raise ProductUnavailable(sku_id=line.sku_id)
+        if sku.stock < line.quantity:
+            raise OutOfStock(sku_id=line.sku_id, requested=line.quantity, available=sku.stock)
+
+    delivery_info = _delivery_info(member=member, delivery=delivery)
+    product_ids = {skus[line.sku_id].product_id for line in lines}
+    templates: tuple[FreightTemplateData, ...] = ()
+    default_template_id: int | None = None
+    template_of_product: dict[int, int] = {}
+    if delivery_info.type == "express":
+        templates, default_template_id, template_of_product = _freight_templates_load(product_ids)
+
+    pricing_lines = tuple(
+        PricingLine(
+            sku_id=line.sku_id,
+            product_id=skus[line.sku_id].product_id,
+            quantity=line.quantity,
+            unit_price_fen=skus[line.sku_id].price_fen,
+            weight_g=skus[line.sku_id].weight_g,
+            freight_template_id=template_of_product.get(skus[line.sku_id].product_id),
+            title=skus[line.sku_id].product.title,
+            spec_text=sku_spec_text(skus[line.sku_id]),
+            image_url=sku_image_url(skus[line.sku_id]),
+        )
+        for line in lines
+    )
+    discounts = tuple(
+        LoadedDiscount(
+            provider=provider, loaded=provider.load(member=member, lines=pricing_lines, now=now)
+        )
+        for provider in discount_providers()
+    )
+    return PricingInputs(
+        lines=pricing_lines,
+        delivery=delivery_info,
+        freight_templates=templates,
+        default_freight_template_id=default_template_id,
+        discounts=discounts,
+        coupon_id=coupon_id,
+        points=points,
+        balance_fen=balance_fen,
+        promotion=promotion,
+        member_points_balance=member.points_balance,
+        member_balance_fen=member.balance_fen,
+    )
+
+
+def _delivery_info(*, member: Member, delivery: DeliveryChoice) -> DeliveryInfo:
+    if delivery.pickup_point_id is not None:
+        if not PickupPoint.objects.filter(pk=delivery.pickup_point_id, is_active=True).exists():
+            raise DeliveryUnavailable(
+                "自提点已停用或不存在", pickup_point_id=delivery.pickup_point_id
+            )
+        return DeliveryInfo(type="pickup", pickup_point_id=delivery.pickup_point_id)
+    address = Address.objects.filter(member=member, pk=delivery.address_id).first()
+    if address is None:
+        raise DeliveryUnavailable("收货地址不存在", address_id=delivery.address_id)
+    return DeliveryInfo(type="express", province=address.province, address=address.as_snapshot())
+
+
+def _freight_templates_load(
+    product_ids: set[int],
+) -> tuple[tuple[FreightTemplateData, ...], int | None, dict[int, int]]:
+    through = FreightTemplate.products.through
+    template_of_product: dict[int, int] = {}
+    for product_id, template_id in (
+        through.objects.filter(product_id__in=product_ids)
+        .order_by("freighttemplate_id")
+        .values_list("product_id", "freighttemplate_id")
+    ):
+        template_of_product.setdefault(product_id, template_id)  # the oldest template wins
+    templates = tuple(
+        FreightTemplate.objects.filter(
+            Q(pk__in=set(template_of_product.values())) | Q(is_default=True)
+        ).prefetch_related("rules")
+    )
+    default_id = next((t.pk for t in templates if t.is_default), None)
+    data = tuple(
+        FreightTemplateData(
+            id=template.pk,
+            name=template.name,
+            charge_by=template.charge_by,
+            free_over_fen=template.free_over_fen,
+            rules=tuple(
+                FreightRuleData(
+                    regions=tuple(rule.regions or ()),
+                    first_units=rule.first_units,
+                    first_fee_fen=rule.first_fee_fen,
+                    extra_units=rule.extra_units,
+                    extra_fee_fen=rule.extra_fee_fen,
+                )
+                for rule in template.rules.all()
+            ),
+        )
+        for template in templates
+    )
+    return data, default_id, template_of_product
+
+
+def checkout_quote(
+    *, member: Member, checkout: CheckoutRequest, now: datetime
+) -> tuple[PricingInputs, Quote]:
+    """The quote the checkout preview shows and order creation charges.
+
+    Raises: CartEmpty, ProductUnavailable, OutOfStock, DeliveryUnavailable and price_cart's errors.
+    """
+    lines = cart_checkout_lines(member=member) if checkout.from_cart else checkout.lines
+    inputs = pricing_inputs_load(
+        member=member,
+        lines=lines,
+        delivery=checkout.delivery,
+        coupon_id=checkout.coupon_id,
+        points=checkout.points,
+        balance_fen=checkout.balance_fen,
+        promotion=checkout.promotion,
+        now=now,
+    )
+    return inputs, price_cart(inputs)
+
+
+# --- orders ---
+# Shopper's tabs: 待付款 / 待发货 / 待收货 / 已完成 (received and completed alike).
+ORDER_TABS: dict[str, tuple[str, ...]] = {
+    "pending_payment": (OrderStatus.PENDING_PAYMENT,),
+    "paid": (OrderStatus.PAID,),
+    "shipped": (OrderStatus.SHIPPED,),
+    "completed": (OrderStatus.RECEIVED, OrderStatus.COMPLETED),
+    "received": (OrderStatus.RECEIVED,),
+    "cancelled": (OrderStatus.CANCELLED,),
+    "closed": (OrderStatus.CLOSED,),
+}
+COUNTED_TABS = ("pending_payment", "paid", "shipped", "completed")
+
+
+def order_list_for_member(*, member: Member, status: str | None = None) -> QuerySet[Order]:
+    """Newest first, without the orders the shopper deleted; lines prefetched."""
+    orders = Order.objects.filter(member=member, is_deleted_by_member=False)
+    if status:
+        orders = orders.filter(status__in=ORDER_TABS[status])
+    return orders.order_by("-created_at", "-id").prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.order_by("id"))
+    )
+
+
+def order_counts_for_member(*, member: Member) -> dict[str, int]:
+    """How many orders each tab holds, in one query."""
+    counts: dict[str, Any] = Order.objects.filter(
+        member=member, is_deleted_by_member=False
+    ).aggregate(**{tab: Count("pk", filter=Q(status__in=ORDER_TABS[tab])) for tab in COUNTED_TABS})
+    return {tab: int(counts[tab]) for tab in COUNTED_TABS}
+
+
+def order_get_for_member(*, member: Member, no: str) -> Order:
+    """Raises: Order.DoesNotExist (also for another member's order: the API answers 404)."""
+    return (
+        Order.objects.filter(member=member, no=no, is_deleted_by_member=False)
+        .select_related("pickup_point")
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
+            Prefetch("status_logs", queryset=OrderStatusLog.objects.order_by("id")),
+        )
+        .get()
+    )

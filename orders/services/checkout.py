@@ -1,0 +1,171 @@
+"""Order creation: one durable transaction, replay-safe through the Idempotency-Key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from catalog.stock import StockLine, stock_reserve
+from mall.errors import IdempotencyKeyReused, PriceChanged
+from members.models import Member
+
+from ..models import CartItem, Order, OrderLine, OrderStatus, OrderStatusLog
+from ..pricing import CheckoutRequest, PricingInputs, Quote, quote_as_breakdown
+from ..selectors import checkout_quote
+from .cart import member_lock
+from .lifecycle import member_actor
+
+ORDER_NO_ATTEMPTS = 5
+
+
+def checkout_request_hash(
+    *, checkout: CheckoutRequest, expected_payable_fen: int, note: str
+) -> str:
+    """A fingerprint of the order request: a replayed Idempotency-Key must carry the same one."""
+    body = asdict(checkout) | {"expected_payable_fen": expected_payable_fen, "note": note}
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def order_no_new(now: datetime) -> str:
+    """ "YYYYMMDD" (Beijing date) + 10 random digits: readable, not guessable in sequence."""
+    return f"{timezone.localdate(now):%Y%m%d}{secrets.randbelow(10**10):010d}"
+
+
+def pickup_code_new() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+@transaction.atomic(durable=True)
+def order_create(
+    *,
+    member: Member,
+    client_token: str,
+    checkout: CheckoutRequest,
+    expected_payable_fen: int,
+    note: str = "",
+) -> tuple[Order, bool]:
+    """Create an order from lines or the cart; returns (order, created). A repeated
+    client_token with the same request returns the first order (created=False).
+
+    Raises: IdempotencyKeyReused, PriceChanged (with the new breakdown), CartEmpty,
+    ProductUnavailable, OutOfStock, DeliveryUnavailable, and price_cart's errors. Nothing is
+    written when it raises.
+    """
+    from ..tasks import order_close_if_unpaid_task
+
+    request_hash = checkout_request_hash(
+        checkout=checkout, expected_payable_fen=expected_payable_fen, note=note
+    )
+    member_lock(member=member)  # serialise this member's creations: one order per key
+    existing = Order.objects.filter(member=member, client_token=client_token).first()
+    if existing is not None:
+        if existing.request_hash != request_hash:
+            raise IdempotencyKeyReused(order_no=existing.no)
+        return existing, False
+
+    now = timezone.now()
+    inputs, quote = checkout_quote(member=member, checkout=checkout, now=now)
+    if quote.payable_fen != expected_payable_fen:
+        raise PriceChanged(
+            expected_payable_fen=expected_payable_fen, breakdown=quote_as_breakdown(quote)
+        )
+    order = _order_insert(
+        member=member,
+        client_token=client_token,
+        request_hash=request_hash,
+        inputs=inputs,
+        quote=quote,
+        note=note,
+        now=now,
+    )
+    stock_reserve(
+        lines=[StockLine(sku_id=line.sku_id, qty=line.quantity) for line in quote.lines],
+        reference=order.no,
+    )
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            sku_id=line.sku_id,
+            product_id=line.product_id,
+            title=line.title[:120],
+            spec_text=line.spec_text[:255],
+            image_url=line.image_url[:500],
+            unit_price_fen=line.unit_price_fen,
+            quantity=line.quantity,
+            discount_fen=line.discount_fen,
+            paid_fen=line.paid_fen,
+        )
+        for line in quote.lines
+    )
+    OrderStatusLog.objects.create(
+        order=order,
+        from_status="",
+        to_status=OrderStatus.PENDING_PAYMENT,
+        actor=member_actor(member),
+        note="提交订单",
+    )
+    if checkout.from_cart:
+        CartItem.objects.filter(
+            member=member, sku_id__in=[line.sku_id for line in quote.lines]
+        ).delete()
+    order_id = order.pk
+    transaction.on_commit(
+        lambda: order_close_if_unpaid_task.apply_async(
+            (order_id,), countdown=settings.ORDER_PAYMENT_TIMEOUT
+        )
+    )
+    return order, True
+
+
+def _order_insert(
+    *,
+    member: Member,
+    client_token: str,
+    request_hash: str,
+    inputs: PricingInputs,
+    quote: Quote,
+    note: str,
+    now: datetime,
+) -> Order:
+    is_pickup = quote.delivery.type == Order.DeliveryType.PICKUP
+    for attempt in range(ORDER_NO_ATTEMPTS):
+        order = Order(
+            no=order_no_new(now),
+            member=member,
+            client_token=client_token,
+            request_hash=request_hash,
+            delivery_type=quote.delivery.type,
+            address=quote.delivery.address,
+            pickup_point_id=quote.delivery.pickup_point_id,
+            pickup_code=pickup_code_new() if is_pickup else "",
+            breakdown=quote_as_breakdown(quote),
+            goods_fen=quote.goods_fen,
+            discount_fen=quote.discount_fen,
+            shipping_fen=quote.shipping_fen,
+            points_used=quote.points_used,
+            points_fen=quote.points_fen,
+            balance_fen=quote.balance_fen,
+            payable_fen=quote.payable_fen,
+            wechat_pay_fen=quote.wechat_pay_fen,
+            note=note,
+            expires_at=now + timedelta(seconds=settings.ORDER_PAYMENT_TIMEOUT),
+            created_at=now,
+        )
+        try:
+            # A savepoint: a colliding order no or open pickup code must not abort the order.
+            with transaction.atomic():
+                order.save(force_insert=True)
+        except IntegrityError:
+            if attempt == ORDER_NO_ATTEMPTS - 1:
+                raise
+            continue
+        return order
+    raise AssertionError("unreachable")

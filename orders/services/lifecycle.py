@@ -1,0 +1,378 @@
+"""The order state machine: transitions are data, and every move is a conditional UPDATE.
+
+`order_transition` is the only code that changes `Order.status`. Whoever wins the UPDATE does the
+side effects (stock back, messages) in the same transaction, so a countdown task, the sweep and a
+shopper racing each other restore stock exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from catalog.stock import StockLine, stock_release
+from mall.errors import OrderStatusInvalid, PickupCodeInvalid, WechatUnavailable
+from members.models import Member
+from members.services import subscribe_message_queue
+
+from ..models import Order, OrderLine, OrderStatus, OrderStatusLog
+
+logger = logging.getLogger(__name__)
+
+S = OrderStatus
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELLED}),
+    # paid → received: a pickup order handed over at the pickup point (pickup_redeem).
+    S.PAID: frozenset({S.SHIPPED, S.RECEIVED, S.CLOSED}),
+    S.SHIPPED: frozenset({S.RECEIVED, S.CLOSED}),
+    S.RECEIVED: frozenset({S.COMPLETED, S.CLOSED}),
+    S.COMPLETED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.CLOSED: frozenset(),
+}
+TIMESTAMP_FIELD: dict[str, str] = {
+    S.PAID: "paid_at",
+    S.SHIPPED: "shipped_at",
+    S.RECEIVED: "received_at",
+    S.COMPLETED: "completed_at",
+    S.CANCELLED: "cancelled_at",
+    S.CLOSED: "closed_at",
+}
+MEMBER_DELETABLE = (S.CANCELLED, S.COMPLETED, S.CLOSED)
+
+
+class TransitionNotAllowed(ValueError):
+    """A programming error: the pair is not in ALLOWED_TRANSITIONS."""
+
+
+@transaction.atomic(savepoint=False)
+def order_transition(
+    *,
+    order_id: int,
+    from_status: str,
+    to_status: str,
+    actor: str,
+    note: str = "",
+    **fields: Any,
+) -> bool:
+    """Move an order from `from_status` to `to_status` if it is still there; returns whether this
+    call won (only the winner's log row is written). `fields` are set in the same UPDATE; the
+    status's timestamp (paid_at …) defaults to now.
+
+    Raises: TransitionNotAllowed for a pair the state machine does not have.
+    """
+    if to_status not in ALLOWED_TRANSITIONS.get(from_status, frozenset()):
+        raise TransitionNotAllowed(f"{from_status} → {to_status}")
+    fields.setdefault(TIMESTAMP_FIELD[to_status], timezone.now())
+    won = Order.objects.filter(pk=order_id, status=from_status).update(status=to_status, **fields)
+    if won:
+        OrderStatusLog.objects.create(
+            order_id=order_id,
+            from_status=from_status,
+            to_status=to_status,
+            actor=actor,
+            note=note[:200],
+        )
+    return bool(won)
+
+
+def member_actor(member: Member | int) -> str:
+    return f"member:{member if isinstance(member, int) else member.pk}"
+
+
+# --- unpaid orders: cancel and expiry ---
+def _order_release_stock(order: Order) -> None:
+    lines = OrderLine.objects.filter(order_id=order.pk).values_list("sku_id", "quantity")
+    stock_release(
+        lines=[StockLine(sku_id=sku_id, qty=qty) for sku_id, qty in lines], reference=order.no
+    )
+
+
+def _order_release_benefits(order: Order) -> None:
+    """Give back what the order took besides stock: coupons, points, stored value.
+
+    Nothing yet: the marketing and members issues add their returns here, called only by the
+    winner of the cancel transition (so each benefit comes back exactly once).
+    """
+
+
+def _order_released_after_cancel(order: Order) -> None:
+    _order_release_stock(order)
+    _order_release_benefits(order)
+
+
+@transaction.atomic(durable=True)
+def order_cancel(*, order_id: int, actor: str, reason: str = "") -> Order:
+    """Cancel an unpaid order (the shopper, or the merchant); a repeated cancel is a no-op.
+
+    Raises: OrderStatusInvalid (already paid or closed).
+    """
+    won = order_transition(
+        order_id=order_id,
+        from_status=S.PENDING_PAYMENT,
+        to_status=S.CANCELLED,
+        actor=actor,
+        note=reason,
+        cancel_reason=reason[:200],
+    )
+    order = Order.objects.get(pk=order_id)
+    if won:
+        _order_released_after_cancel(order)
+    elif order.status != S.CANCELLED:
+        raise OrderStatusInvalid("订单已支付或已关闭，无法取消", status=order.status)
+    return order
+
+
+@transaction.atomic(durable=True)
+def order_close_if_unpaid(*, order_id: int, now: datetime | None = None) -> bool:
+    """Cancel the order if it is still unpaid past its deadline; returns whether this call did.
+    Safe to run twice and concurrently (the countdown task and the sweep both call it)."""
+    now = now or timezone.now()
+    order = Order.objects.filter(pk=order_id).only("no", "status", "expires_at").first()
+    if order is None or order.status != S.PENDING_PAYMENT or order.expires_at > now:
+        return False  # paid, cancelled, or an early/re-delivered task: the sweep comes later
+    won = order_transition(
+        order_id=order_id,
+        from_status=S.PENDING_PAYMENT,
+        to_status=S.CANCELLED,
+        actor="system",
+        note="超时未支付，自动取消",
+        cancel_reason="超时未支付",
+        cancelled_at=now,
+    )
+    if won:
+        _order_released_after_cancel(order)
+    return won
+
+
+# --- receipt, completion, soft delete ---
+@transaction.atomic(durable=True)
+def order_receive(*, order_id: int, actor: str) -> Order:
+    """The shopper confirms receipt (shipped → received); a repeat is a no-op.
+
+    Raises: OrderStatusInvalid.
+    """
+    won = order_transition(
+        order_id=order_id,
+        from_status=S.SHIPPED,
+        to_status=S.RECEIVED,
+        actor=actor,
+        note="确认收货",
+    )
+    order = Order.objects.get(pk=order_id)
+    if not won and order.status not in (S.RECEIVED, S.COMPLETED):
+        raise OrderStatusInvalid("订单尚未发货或已关闭", status=order.status)
+    return order
+
+
+@transaction.atomic(durable=True)
+def order_auto_receive(*, order_id: int, now: datetime | None = None) -> bool:
+    """Receive a shipped order ORDER_AUTO_RECEIVE_DAYS after shipping; returns whether it did."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.ORDER_AUTO_RECEIVE_DAYS)
+    if not Order.objects.filter(pk=order_id, status=S.SHIPPED, shipped_at__lte=cutoff).exists():
+        return False
+    return order_transition(
+        order_id=order_id,
+        from_status=S.SHIPPED,
+        to_status=S.RECEIVED,
+        actor="system",
+        note=f"发货 {settings.ORDER_AUTO_RECEIVE_DAYS} 天后自动确认收货",
+        received_at=now,
+    )
+
+
+@transaction.atomic(durable=True)
+def order_complete(*, order_id: int, now: datetime | None = None) -> bool:
+    """Complete a received order once the after-sales window (AFTER_SALE_DAYS) has passed;
+    returns whether it did. (The after-sales issue will also hold back orders with an open
+    request here.)"""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.AFTER_SALE_DAYS)
+    if not Order.objects.filter(pk=order_id, status=S.RECEIVED, received_at__lte=cutoff).exists():
+        return False
+    return order_transition(
+        order_id=order_id,
+        from_status=S.RECEIVED,
+        to_status=S.COMPLETED,
+        actor="system",
+        note="售后期结束",
+        completed_at=now,
+    )
+
+
+def order_delete_by_member(*, member: Member, order_id: int) -> None:
+    """Hide a finished order from the shopper's list (soft; the merchant still sees it).
+
+    Raises: Order.DoesNotExist, OrderStatusInvalid (still open).
+    """
+    hidden = Order.objects.filter(pk=order_id, member=member, status__in=MEMBER_DELETABLE).update(
+        is_deleted_by_member=True
+    )
+    if not hidden:
+        order = Order.objects.get(pk=order_id, member=member)
+        raise OrderStatusInvalid("只能删除已取消、已完成或已关闭的订单", status=order.status)
+
+
+# --- shipping and pickup ---
+@transaction.atomic(durable=True)
+def order_ship(*, order_id: int, carrier: str, tracking_no: str, actor: str) -> Order:
+    """Ship a paid express order; then (after commit) the shopper gets a subscribe message and
+    WeChat gets the shipping information. Repeating the same shipment is a no-op.
+
+    Raises: OrderStatusInvalid (not paid, a pickup order, or shipped with another tracking no),
+    django ValidationError (empty carrier or tracking no).
+    """
+    from ..tasks import order_shipping_info_upload_task
+
+    carrier, tracking_no = carrier.strip(), tracking_no.strip()
+    if not carrier or not tracking_no:
+        raise ValidationError({"tracking_no": "请填写快递公司和快递单号"})
+    order = Order.objects.select_related("member").get(pk=order_id)
+    if order.delivery_type != Order.DeliveryType.EXPRESS:
+        raise OrderStatusInvalid(
+            "自提订单无需发货，请核销自提码", delivery_type=order.delivery_type
+        )
+    won = order_transition(
+        order_id=order_id,
+        from_status=S.PAID,
+        to_status=S.SHIPPED,
+        actor=actor,
+        note=f"{carrier} {tracking_no}",
+        carrier=carrier[:32],
+        tracking_no=tracking_no[:64],
+    )
+    order.refresh_from_db()
+    if not won:
+        if order.status == S.SHIPPED and (order.carrier, order.tracking_no) == (
+            carrier,
+            tracking_no,
+        ):
+            return order  # the same shipment again (a re-run bulk upload)
+        raise OrderStatusInvalid("订单未支付、已发货或已关闭", status=order.status)
+    first_line = order.lines.order_by("id").first()
+    subscribe_message_queue(
+        member=order.member,
+        template_key="order_shipped",
+        data={
+            "character_string1": {"value": order.no},
+            "thing2": {"value": (first_line.title if first_line else "商品")[:20]},
+            "thing3": {"value": carrier[:20]},
+            "character_string4": {"value": tracking_no[:32]},
+        },
+        page=f"pages/order/detail?no={order.no}",
+        dedup_key=f"shipped:{order.no}",
+    )
+    transaction.on_commit(lambda: order_shipping_info_upload_task.delay(order_id))
+    return order
+
+
+@transaction.atomic(durable=True)
+def pickup_redeem(*, code: str, actor: str, order_id: int | None = None) -> Order:
+    """核销: the merchant checks the shopper's pickup code and hands the goods over
+    (paid → received). With order_id the code must be that order's; without, the code finds
+    the open pickup order (codes are unique among them).
+
+    Raises: PickupCodeInvalid, OrderStatusInvalid (not paid yet, or already picked up).
+    """
+    from ..tasks import order_shipping_info_upload_task
+
+    code = code.strip()
+    orders = Order.objects.filter(delivery_type=Order.DeliveryType.PICKUP)
+    if order_id is not None:
+        order = orders.filter(pk=order_id).first()
+        if order is None or not secrets.compare_digest(order.pickup_code, code):
+            raise PickupCodeInvalid()
+    else:
+        order = orders.filter(pickup_code=code, status__in=Order.OPEN_PICKUP_STATUSES).first()
+        if order is None or not code:
+            raise PickupCodeInvalid()
+    won = order_transition(
+        order_id=order.pk,
+        from_status=S.PAID,
+        to_status=S.RECEIVED,
+        actor=actor,
+        note="自提核销",
+    )
+    if not won:
+        order.refresh_from_db()
+        message = "订单尚未支付" if order.status == S.PENDING_PAYMENT else "订单已核销或已关闭"
+        raise OrderStatusInvalid(message, status=order.status)
+    transaction.on_commit(lambda: order_shipping_info_upload_task.delay(order.pk))
+    order.refresh_from_db()
+    return order
+
+
+# --- the sweep: expiry, auto-receive, auto-complete in bounded batches ---
+def orders_sweep(*, now: datetime | None = None, batch_size: int = 500) -> dict[str, int]:
+    """One bounded batch of each periodic move; `has_more` says a full batch was found (the task
+    re-enqueues itself, the command loops). Safe to run twice and next to the workers: each
+    order goes through its own service, whose conditional UPDATE lets one caller win. Also
+    retries the WeChat shipping uploads that their task gave up on (`uploaded`)."""
+    now = now or timezone.now()
+    expired_ids = list(
+        Order.objects.filter(status=S.PENDING_PAYMENT, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    receive_ids = list(
+        Order.objects.filter(
+            status=S.SHIPPED,
+            shipped_at__lte=now - timedelta(days=settings.ORDER_AUTO_RECEIVE_DAYS),
+        )
+        .order_by("shipped_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    complete_ids = list(
+        Order.objects.filter(
+            status=S.RECEIVED,
+            received_at__lte=now - timedelta(days=settings.AFTER_SALE_DAYS),
+        )
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    counts = {
+        "expired": sum(order_close_if_unpaid(order_id=pk, now=now) for pk in expired_ids),
+        "received": sum(order_auto_receive(order_id=pk, now=now) for pk in receive_ids),
+        "completed": sum(order_complete(order_id=pk, now=now) for pk in complete_ids),
+        "uploaded": _shipping_info_uploads_retry(now=now, limit=min(batch_size, 50)),
+    }
+    more = batch_size in (len(expired_ids), len(receive_ids), len(complete_ids))
+    return counts | {"has_more": int(more)}
+
+
+SHIPPING_UPLOAD_GRACE = timedelta(minutes=30)
+
+
+def _shipping_info_uploads_retry(*, now: datetime, limit: int) -> int:
+    """The safety net of order_shipping_info_upload_task: orders handed over more than 30
+    minutes ago and still unknown to WeChat get one more attempt each (no lock is held)."""
+    from .shipping import UPLOADABLE, order_shipping_info_upload
+
+    cutoff = now - SHIPPING_UPLOAD_GRACE
+    stuck = (
+        Order.objects.filter(
+            status__in=UPLOADABLE, shipping_info_uploaded_at__isnull=True, wechat_pay_fen__gt=0
+        )
+        .filter(
+            Q(delivery_type=Order.DeliveryType.EXPRESS, shipped_at__lte=cutoff)
+            | Q(delivery_type=Order.DeliveryType.PICKUP, received_at__lte=cutoff)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    uploaded = 0
+    for order_id in list(stuck):
+        try:
+            uploaded += order_shipping_info_upload(order_id=order_id)
+        except WechatUnavailable as exc:  # WeChat still busy or down: next sweep
+            logger.warning("shipping info of order %s: %r", order_id, exc)
+    return uploaded
