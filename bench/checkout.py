@@ -11,6 +11,8 @@ Goal (DESIGN.md): orders/s ≥ 15% of pgbench's TPS (moonshot 25%), < 40 SQL per
 """
 
 import argparse
+import http.client
+import json
 import multiprocessing
 import os
 import random
@@ -106,23 +108,30 @@ def shopper_prepare(base_url: str, sim_url: str, openid: str, sku_ids: list[int]
 
 
 def _client(args: tuple[str, dict[str, Any], float, float]) -> tuple[int, int]:
+    """One shopper creating orders back to back. http.client, not requests: ~0.4 ms of client
+    CPU per order instead of ~1.2 ms, which the server sharing these cores would lose."""
     base_url, shopper, warmup_seconds, seconds = args
-    session = requests.Session()
+    parts = urlsplit(base_url)
+    body = json.dumps(shopper["body"])
+    headers = shopper["headers"] | {"Content-Type": "application/json"}
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     created = errors = 0
     start = time.monotonic()
     measure_from, until = start + warmup_seconds, start + warmup_seconds + seconds
     while (now := time.monotonic()) < until:
-        response = session.post(
-            base_url + "/api/v1/orders",
-            json=shopper["body"],
-            headers=shopper["headers"] | {"Idempotency-Key": uuid.uuid4().hex},
-            timeout=30,
+        connection.request(
+            "POST", "/api/v1/orders", body, headers | {"Idempotency-Key": uuid.uuid4().hex}
         )
+        response = connection.getresponse()
+        response.read()
+        if response.getheader("Connection", "").lower() == "close":
+            connection.close()  # a sync worker answers one request per connection
         if now >= measure_from:
-            if response.status_code == 201:
+            if response.status == 201:
                 created += 1
             else:
                 errors += 1
+    connection.close()
     return created, errors
 
 

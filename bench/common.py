@@ -6,7 +6,7 @@ the same way in the same run, so the numbers compare across machines. The pieces
 - `django_setup()`: this process uses the benchmark database (`mall_bench`, created if missing,
   migrated; DATABASE_URL overrides) and Redis db 13, with production-like settings (DEBUG off).
 - `Server`: gunicorn serving mall.wsgi on a free port, as a subprocess with the same settings,
-  2 workers, persistent database connections (DB_CONN_MAX_AGE=600), BENCH_ENDPOINTS on.
+  2 sync workers, persistent database connections (DB_CONN_MAX_AGE=600), BENCH_ENDPOINTS on.
 - `load()`: N concurrent keep-alive clients for a while; requests/s and latency percentiles.
   It uses wrk when installed (C, one thread: it leaves the server the CPU), else a Python client
   in worker processes (so the client's GIL does not cap the server). Bare and targets are
@@ -16,7 +16,7 @@ the same way in the same run, so the numbers compare across machines. The pieces
 - `table()`: prints the results.
 
 Environment knobs: BENCH_CLIENTS (default 16), BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2),
-BENCH_WORKER_CLASS (gthread; or sync), BENCH_THREADS (4), BENCH_CLIENT (wrk|python).
+BENCH_WORKER_CLASS (sync; or gthread), BENCH_THREADS (4, gthread only), BENCH_CLIENT (wrk|python).
 """
 
 import json
@@ -47,7 +47,10 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 WARMUP_SECONDS = float(os.environ.get("BENCH_WARMUP_SECONDS", "2"))
-WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
+# sync, not gthread: measured here, 2 sync workers serve the bare view at ~1,550 req/s steadily,
+# while 2 gthread workers (4 threads) swing between ~700 and ~1,430 (keep-alive connections pile
+# onto one worker, leaving the other core idle). Behind a load balancer sync is the usual choice.
+WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "sync")
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 
@@ -102,6 +105,20 @@ def django_setup() -> None:
     from django.core.management import call_command
 
     django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def database_use(url: str) -> None:
+    """Switch this process (and servers started afterwards) to another benchmark database:
+    created if missing, migrated."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    database_ensure(url)
+    os.environ["DATABASE_URL"] = url
+    connection = connections["default"]
+    connection.close()
+    connection.settings_dict["NAME"] = urlsplit(url).path.lstrip("/")
     call_command("migrate", verbosity=0, interactive=False)
 
 
@@ -398,6 +415,13 @@ def sql_per_request(path: str) -> SqlCount:
     return SqlCount(
         cold=len(cold.captured_queries), warm=len(warm.captured_queries), cold_ms=cold_ms
     )
+
+
+def django_client() -> Any:
+    """An in-process test client (same settings, database and cache as the server)."""
+    from django.test import Client
+
+    return Client()
 
 
 def cold_latencies_ms(paths: Sequence[str]) -> list[float]:

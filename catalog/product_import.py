@@ -109,6 +109,7 @@ class ImportSummary:
     rows: int = 0
     products_created: int = 0
     products_updated: int = 0
+    products_unchanged: int = 0
     skus_created: int = 0
     skus_updated: int = 0
     skus_unchanged: int = 0
@@ -590,7 +591,7 @@ class ProductImporter:
             return
         is_new = product_id is None
         try:  # no savepoint of its own: a failure rejects the group, whose savepoint rolls back
-            product_id = self._product_save(product_id, category_id, first)
+            product_id, product_changed = self._product_save(product_id, category_id, first)
         except DatabaseError as exc:
             raise RowRejected(f"商品保存失败：{exc.__class__.__name__}") from exc
         written = 0
@@ -611,6 +612,9 @@ class ProductImporter:
                 written += 1
         if not written and is_new:
             raise RowRejected("该商品没有可导入的 SKU")
+        if not product_changed and all(outcome == "skus_unchanged" for outcome in outcomes):
+            outcomes.append("products_unchanged")  # a re-import of the same data: no refresh
+            return
         try:
             _product_refresh(product_id)  # atomic itself: a failure rolls back only its writes
         except DomainError as exc:  # the product's other SKUs disagree with the file
@@ -678,7 +682,10 @@ class ProductImporter:
             accepted.append(row)
         return accepted, order
 
-    def _product_save(self, product_id: int | None, category_id: int, row: ImportRow) -> int:
+    def _product_save(
+        self, product_id: int | None, category_id: int, row: ImportRow
+    ) -> tuple[int, bool]:
+        """Create or update the product from its first row; returns (id, whether it changed)."""
         brand_id = self._brand_id(row.brand) if row.brand else None
         values: dict[str, Any] = {"title": row.title, "category_id": category_id}
         if row.subtitle is not None:
@@ -691,6 +698,7 @@ class ProductImporter:
             values["detail_html"] = (
                 product_detail_sanitize(row.detail_html) if row.detail_html else ""
             )
+        changed: list[str] = []
         if product_id is None:
             product = Product.objects.create(**values)
         else:
@@ -709,7 +717,8 @@ class ProductImporter:
                 )
             elif tag_ids != set(product.tags.values_list("id", flat=True)):
                 product.tags.set(tag_ids)
-        return product.pk
+                changed.append("tags")
+        return product.pk, bool(changed) or product_id is None
 
     def _sku_save(
         self, row: ImportRow, product_id: int, sku: Sku | None, dimension_order: list[str]

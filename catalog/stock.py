@@ -1,18 +1,21 @@
 """Stock moves. The only code that changes `Sku.stock`; every change writes a StockLog row.
 
-Each move is one conditional UPDATE … RETURNING, so two buyers cannot both take the last unit and
-stock never goes below zero. A move that sells a SKU out or brings it back bumps the catalogue
-cache version (lists show in_stock); other moves do not, so a busy SKU does not flush the cache
-(the product detail reads fresh stock levels on every request).
+A move is one statement: a conditional UPDATE (`stock >= qty` for a deduction) of each SKU and,
+in the same statement, the StockLog rows of the SKUs it changed. So two buyers cannot both take
+the last unit, stock never goes below zero, and no change goes unlogged. A move that sells a SKU
+out or brings it back bumps the catalogue cache version (lists show in_stock); other moves do
+not, so a busy SKU does not flush the cache (the product detail reads fresh stock levels on
+every request).
 
-Callers that move several SKUs run inside their own transaction and pass the lines sorted by
-SKU id (stock_reserve does this), so concurrent orders lock rows in one order and cannot deadlock.
+Moves of several SKUs (stock_reserve, stock_release) run inside the caller's transaction and
+first lock the rows in SKU id order, so concurrent orders lock in one order and cannot deadlock.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from mall.errors import OutOfStock
 
@@ -26,11 +29,52 @@ class StockLine:
     qty: int
 
 
-def _update_returning(sql: str, params: list[int]) -> int | None:
+# change < 0 takes units only while enough are left; change > 0 always applies.
+_MOVE_SQL = f"""\
+WITH moved AS (
+    UPDATE {Sku._meta.db_table} AS sku SET stock = sku.stock + move.change
+    FROM unnest(%s::bigint[], %s::integer[]) AS move(sku_id, change)
+    WHERE sku.id = move.sku_id AND sku.stock >= -move.change
+    RETURNING sku.id, sku.stock, move.change
+)
+INSERT INTO {StockLog._meta.db_table}
+    (sku_id, change, stock_before, stock_after, reason, reference, operator, created_at)
+SELECT id, change, stock - change, stock, %s, %s, %s, %s FROM moved
+RETURNING sku_id, stock_after
+"""  # noqa: S608  (table names from the models; values are parameters)
+
+_LOCK_SQL = f"SELECT id FROM {Sku._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE"  # noqa: S608
+
+
+def _stock_move(
+    changes: dict[int, int], *, reason: str, reference: str, operator: str
+) -> dict[int, int]:
+    """Apply {sku_id: change} and log it, in one statement; returns {sku_id: stock after} of the
+    SKUs changed (a deduction larger than the stock, or an unknown SKU, is left out)."""
+    sku_ids = list(changes)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return None if row is None else int(row[0])
+        cursor.execute(
+            _MOVE_SQL,
+            [sku_ids, [changes[i] for i in sku_ids], reason, reference, operator, timezone.now()],
+        )
+        return dict(cursor.fetchall())
+
+
+def _skus_lock(sku_ids: list[int]) -> None:
+    """Lock the SKU rows in id order (one lock order for every transaction: no deadlocks).
+    Caller must be inside transaction.atomic()."""
+    if len(sku_ids) > 1:  # a single-row UPDATE takes its one lock by itself
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK_SQL, [sorted(sku_ids)])
+
+
+def _merged(lines: Iterable[StockLine]) -> dict[int, int]:
+    merged: dict[int, int] = {}
+    for line in lines:
+        merged[line.sku_id] = merged.get(line.sku_id, 0) + line.qty
+    if any(qty <= 0 for qty in merged.values()):
+        raise ValueError("qty must be positive")
+    return dict(sorted(merged.items()))
 
 
 def stock_deduct(
@@ -42,25 +86,12 @@ def stock_deduct(
     """
     if qty <= 0:
         raise ValueError("qty must be positive")
-    table = Sku._meta.db_table
-    after = _update_returning(
-        f"UPDATE {table} SET stock = stock - %s WHERE id = %s AND stock >= %s RETURNING stock",  # noqa: S608
-        [qty, sku_id, qty],
-    )
-    if after is None:
+    after = _stock_move({sku_id: -qty}, reason=reason, reference=reference, operator=operator)
+    if sku_id not in after:
         raise OutOfStock(sku_id=sku_id, requested=qty)
-    StockLog.objects.create(
-        sku_id=sku_id,
-        change=-qty,
-        stock_before=after + qty,
-        stock_after=after,
-        reason=reason,
-        reference=reference,
-        operator=operator,
-    )
-    if after == 0:
+    if after[sku_id] == 0:
         catalog_cache_bump()  # sold out: cached lists show in_stock
-    return after
+    return after[sku_id]
 
 
 def stock_add(
@@ -69,25 +100,12 @@ def stock_add(
     """Return qty units (a cancelled order, a refund restock); returns the new stock."""
     if qty <= 0:
         raise ValueError("qty must be positive")
-    table = Sku._meta.db_table
-    after = _update_returning(
-        f"UPDATE {table} SET stock = stock + %s WHERE id = %s RETURNING stock",  # noqa: S608
-        [qty, sku_id],
-    )
-    if after is None:
+    after = _stock_move({sku_id: qty}, reason=reason, reference=reference, operator=operator)
+    if sku_id not in after:
         raise Sku.DoesNotExist(sku_id)
-    StockLog.objects.create(
-        sku_id=sku_id,
-        change=qty,
-        stock_before=after - qty,
-        stock_after=after,
-        reason=reason,
-        reference=reference,
-        operator=operator,
-    )
-    if after == qty:
+    if after[sku_id] == qty:
         catalog_cache_bump()  # back in stock: cached lists show in_stock
-    return after
+    return after[sku_id]
 
 
 def stock_set(
@@ -119,29 +137,43 @@ def stock_set(
 def stock_reserve(*, lines: Iterable[StockLine], reference: str) -> None:
     """Take the stock of an order's lines, all or nothing.
 
-    Must run inside the caller's transaction (a failure midway rolls the earlier lines back).
-    Raises: OutOfStock.
+    Must run inside the caller's transaction (a failure rolls the whole move back with it).
+    Raises: OutOfStock (for the first SKU, by id, that has fewer units than asked).
     """
     if not connection.in_atomic_block:
         raise RuntimeError("stock_reserve must run inside transaction.atomic()")
-    merged: dict[int, int] = {}
-    for line in lines:
-        merged[line.sku_id] = merged.get(line.sku_id, 0) + line.qty
-    for sku_id in sorted(merged):  # one lock order for every transaction: no deadlocks
-        stock_deduct(
-            sku_id=sku_id,
-            qty=merged[sku_id],
-            reason=StockLog.Reason.ORDER_RESERVE,
-            reference=reference,
-        )
+    merged = _merged(lines)
+    if not merged:
+        return
+    _skus_lock(list(merged))
+    after = _stock_move(
+        {sku_id: -qty for sku_id, qty in merged.items()},
+        reason=StockLog.Reason.ORDER_RESERVE,
+        reference=reference,
+        operator="",
+    )
+    for sku_id, qty in merged.items():
+        if sku_id not in after:
+            raise OutOfStock(sku_id=sku_id, requested=qty)
+    if 0 in after.values():
+        catalog_cache_bump()  # sold out: cached lists show in_stock
 
 
 def stock_release(
     *, lines: Iterable[StockLine], reference: str, reason: str = StockLog.Reason.ORDER_RELEASE
 ) -> None:
-    """Give back the stock of cancelled or refunded lines (the caller guarantees once)."""
-    merged: dict[int, int] = {}
-    for line in lines:
-        merged[line.sku_id] = merged.get(line.sku_id, 0) + line.qty
-    for sku_id in sorted(merged):
-        stock_add(sku_id=sku_id, qty=merged[sku_id], reason=reason, reference=reference)
+    """Give back the stock of cancelled or refunded lines (the caller guarantees once).
+
+    Runs inside the caller's transaction (the row locks last until its end).
+    Raises: Sku.DoesNotExist.
+    """
+    merged = _merged(lines)
+    if not merged:
+        return
+    _skus_lock(list(merged))
+    after = _stock_move(merged, reason=reason, reference=reference, operator="")
+    for sku_id in merged:
+        if sku_id not in after:
+            raise Sku.DoesNotExist(sku_id)
+    if any(after[sku_id] == qty for sku_id, qty in merged.items()):
+        catalog_cache_bump()  # back in stock: cached lists show in_stock

@@ -194,6 +194,38 @@ class PickupCodeInvalid(DomainError):
 
 
 # --- payments ---
+class OrderAlreadyPaid(DomainError):
+    code = "order_already_paid"
+    status = 409
+    default_message = "订单已支付"
+
+
+class OrderNotPayable(DomainError):
+    """Cancelled, closed, or past its payment deadline."""
+
+    code = "order_not_payable"
+    status = 409
+    default_message = "订单已取消或已超时，无法支付"
+
+
+class RefundNotAllowed(DomainError):
+    code = "refund_not_allowed"
+    status = 409
+    default_message = "该订单当前不能退款"
+
+
+class RefundExceedsPaid(DomainError):
+    """More units or fen than were paid minus what is refunded or being refunded."""
+
+    code = "refund_exceeds_paid"
+    status = 409
+    default_message = "退款数量或金额超过可退部分"
+
+
+class RefundNumberReused(DomainError):
+    code = "refund_number_reused"
+    status = 422
+    default_message = "退款单号已用于另一笔订单"
 
 
 def all_domain_errors() -> list[type[DomainError]]:

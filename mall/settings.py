@@ -8,6 +8,7 @@ secrets have no default, so a production process missing one fails at boot.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 from wechat_sim.config import DEFAULT_API_KEY, DEFAULT_APPID, DEFAULT_MCH_ID, DEFAULT_SECRET
 
@@ -180,6 +181,29 @@ CART_MAX_ITEMS = env.int("CART_MAX_ITEMS", default=100)
 # or objects with `key`, `load(*, member, lines, now)` and `apply(*, lines, loaded, goods_left_fen)`).
 ORDER_DISCOUNT_PROVIDERS: list[str] = []
 CELERY_BEAT_SCHEDULE["orders-sweep"] = {"task": "orders.tasks.orders_sweep_task", "schedule": 60.0}
+
+# --- payments ---
+# Orders pending payment this long get their WeChat trades queried (lost notifications).
+PAYMENT_SYNC_AFTER_SECONDS = env.int("PAYMENT_SYNC_AFTER_SECONDS", default=180)
+PAYMENT_SYNC_BATCH_SIZE = env.int("PAYMENT_SYNC_BATCH_SIZE", default=200)
+# An overdue order waits this long for WeChat to say whether it was paid before it is cancelled
+# anyway (a payment arriving later is then refunded automatically).
+PAYMENT_EXPIRY_WECHAT_GRACE_SECONDS = env.int("PAYMENT_EXPIRY_WECHAT_GRACE_SECONDS", default=600)
+REFUND_RETRY_BASE_SECONDS = env.int("REFUND_RETRY_BASE_SECONDS", default=30)
+REFUND_QUERY_FIRST_SECONDS = env.int("REFUND_QUERY_FIRST_SECONDS", default=15)
+REFUND_SYNC_AFTER_SECONDS = env.int("REFUND_SYNC_AFTER_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE["payments-sync-pending"] = {
+    "task": "payments.tasks.payments_sync_pending_task",
+    "schedule": 120.0,
+}
+CELERY_BEAT_SCHEDULE["payments-refunds-sync"] = {
+    "task": "payments.tasks.refunds_sync_task",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["payments-reconcile"] = {  # WeChat's bill of a day is ready from 09:00
+    "task": "payments.tasks.reconcile_task",
+    "schedule": crontab(hour=9, minute=30),
+}
 
 LOGGING = {
     "version": 1,

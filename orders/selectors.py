@@ -70,8 +70,37 @@ def sku_image_url(sku: Sku) -> str:
     return ""
 
 
+# What pricing and the order snapshot read of a SKU, its product and its categories (not, say,
+# the product's detail HTML, which can be large).
+SKU_FOR_SALE_FIELDS = (
+    "price_fen",
+    "stock",
+    "weight_g",
+    "is_active",
+    "spec_key",
+    "specs",
+    "image",
+    "product__title",
+    "product__is_on_shelf",
+    "product__main_image",
+    "product__main_image_thumb",
+    "product__category__is_visible",
+    "product__category__parent__is_visible",
+    "product__category__parent__parent__is_visible",
+    "product__category__parent__parent__parent_id",
+)
+
+
 def skus_for_sale(*, sku_ids: Sequence[int]) -> dict[int, Sku]:
-    return {sku.pk: sku for sku in Sku.objects.filter(pk__in=sku_ids).select_related(*SKU_RELATED)}
+    """The SKUs by id, with `SKU_RELATED` loaded (only the fields sku_is_available,
+    sku_spec_text, sku_image_url and pricing read)."""
+    skus = (
+        Sku.objects.filter(pk__in=sku_ids)
+        .select_related(*SKU_RELATED)
+        .only(*SKU_FOR_SALE_FIELDS)
+        .order_by()
+    )
+    return {sku.pk: sku for sku in skus}
 
 
 # --- cart ---
@@ -239,9 +268,10 @@ def _delivery_info(*, member: Member, delivery: DeliveryChoice) -> DeliveryInfo:
                 "自提点已停用或不存在", pickup_point_id=delivery.pickup_point_id
             )
         return DeliveryInfo(type="pickup", pickup_point_id=delivery.pickup_point_id)
-    address = Address.objects.filter(member=member, pk=delivery.address_id).first()
-    if address is None:
-        raise DeliveryUnavailable("收货地址不存在", address_id=delivery.address_id)
+    try:
+        address = Address.objects.get(member=member, pk=delivery.address_id)
+    except Address.DoesNotExist:
+        raise DeliveryUnavailable("收货地址不存在", address_id=delivery.address_id) from None
     return DeliveryInfo(type="express", province=address.province, address=address.as_snapshot())
 
 
@@ -256,30 +286,55 @@ def _freight_templates_load(
         .values_list("product_id", "freighttemplate_id")
     ):
         template_of_product.setdefault(product_id, template_id)  # the oldest template wins
-    templates = tuple(
+    # Templates and their rules in one query (a template without rules gives one row of None).
+    rows = (
         FreightTemplate.objects.filter(
             Q(pk__in=set(template_of_product.values())) | Q(is_default=True)
-        ).prefetch_related("rules")
+        )
+        .order_by("-is_default", "id", "rules__id")
+        .values_list(
+            "id",
+            "name",
+            "charge_by",
+            "free_over_fen",
+            "is_default",
+            "rules__id",
+            "rules__regions",
+            "rules__first_units",
+            "rules__first_fee_fen",
+            "rules__extra_units",
+            "rules__extra_fee_fen",
+        )
     )
-    default_id = next((t.pk for t in templates if t.is_default), None)
+    heads: dict[int, tuple[str, str, int | None]] = {}
+    rules: dict[int, list[FreightRuleData]] = {}
+    default_id: int | None = None
+    for template_id, name, charge_by, free_over_fen, is_default, rule_id, *rule in rows:
+        if template_id not in heads:
+            heads[template_id] = (name, charge_by, free_over_fen)
+            rules[template_id] = []
+            if is_default and default_id is None:
+                default_id = template_id
+        if rule_id is not None:
+            regions, first_units, first_fee_fen, extra_units, extra_fee_fen = rule
+            rules[template_id].append(
+                FreightRuleData(
+                    regions=tuple(regions or ()),
+                    first_units=first_units,
+                    first_fee_fen=first_fee_fen,
+                    extra_units=extra_units,
+                    extra_fee_fen=extra_fee_fen,
+                )
+            )
     data = tuple(
         FreightTemplateData(
-            id=template.pk,
-            name=template.name,
-            charge_by=template.charge_by,
-            free_over_fen=template.free_over_fen,
-            rules=tuple(
-                FreightRuleData(
-                    regions=tuple(rule.regions or ()),
-                    first_units=rule.first_units,
-                    first_fee_fen=rule.first_fee_fen,
-                    extra_units=rule.extra_units,
-                    extra_fee_fen=rule.extra_fee_fen,
-                )
-                for rule in template.rules.all()
-            ),
+            id=template_id,
+            name=name,
+            charge_by=charge_by,
+            free_over_fen=free_over_fen,
+            rules=tuple(rules[template_id]),
         )
-        for template in templates
+        for template_id, (name, charge_by, free_over_fen) in heads.items()
     )
     return data, default_id, template_of_product
 

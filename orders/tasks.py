@@ -1,6 +1,7 @@
 """Celery tasks of the orders app: each takes ids, calls one service, and is safe to run twice."""
 
 import logging
+from datetime import datetime
 
 from celery import shared_task
 from django.conf import settings
@@ -15,9 +16,22 @@ logger = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 3600
 
 
+def _order_expire(*, order_id: int, now: datetime | None = None) -> bool:
+    """Expire an overdue unpaid order, asking WeChat Pay first (a paid one is settled instead)
+    and closing its WeChat trades after. While WeChat cannot answer, the order waits for the
+    next sweep (payments' grace period, then it is cancelled anyway)."""
+    from payments.services import order_expire
+
+    try:
+        return order_expire(order_id=order_id, now=now)
+    except WechatUnavailable as exc:
+        logger.warning("expiry of order %s waits for WeChat: %r", order_id, exc)
+        return False
+
+
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def order_close_if_unpaid_task(order_id: int) -> bool:
-    return services.order_close_if_unpaid(order_id=order_id)
+    return _order_expire(order_id=order_id)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
@@ -42,7 +56,7 @@ def order_shipping_info_upload_task(self, order_id: int) -> bool:
 def orders_sweep_task() -> dict[str, int]:
     """Every minute (beat): expire unpaid orders, auto-receive, auto-complete; a full batch
     re-enqueues the next one at once."""
-    result = services.orders_sweep(batch_size=settings.ORDER_SWEEP_BATCH_SIZE)
+    result = services.orders_sweep(batch_size=settings.ORDER_SWEEP_BATCH_SIZE, expire=_order_expire)
     if result["has_more"]:
         orders_sweep_task.delay()
     return result

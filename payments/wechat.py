@@ -10,6 +10,7 @@ import logging
 import threading
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 from django.conf import settings
@@ -95,10 +96,16 @@ def _call(action: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise WechatUnavailable(action=action) from exc
 
 
-def _shanghai(moment: datetime) -> str:
-    from django.utils import timezone
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-    return timezone.localtime(moment).strftime("%Y%m%d%H%M%S")
+
+def time_parse(text: str, fmt: str = "%Y%m%d%H%M%S") -> datetime:
+    """WeChat's times (time_end yyyyMMddHHmmss, success_time yyyy-MM-dd HH:mm:ss) are
+    Asia/Shanghai wall-clock times.
+
+    Raises: ValueError.
+    """
+    return datetime.strptime(text, fmt).replace(tzinfo=SHANGHAI)
 
 
 def unified_order(
@@ -123,7 +130,8 @@ def unified_order(
         client_ip=client_ip,
         user_id=openid,
         out_trade_no=out_trade_no,
-        time_expire=_shanghai(time_expire),
+        # wechatpy formats it with strftime: pass a datetime in Beijing time, not a string.
+        time_expire=time_expire.astimezone(SHANGHAI),
         attach=attach or None,
     )
     return str(result["prepay_id"])
@@ -192,6 +200,11 @@ def payment_notification_parse(body: bytes) -> dict[str, Any]:
         data = pay.parse_payment_result(body)
     except InvalidSignatureException as exc:
         raise InvalidNotification("bad signature or not XML") from exc
+    except (AttributeError, TypeError, ValueError) as exc:
+        # <xml> holding text instead of fields, nested elements, a signed non-integer total_fee
+        raise InvalidNotification(f"malformed: {exc.__class__.__name__}") from exc
+    if not isinstance(data, dict):
+        raise InvalidNotification("malformed: not a field list")
     if data.get("appid") != pay.appid or data.get("mch_id") != pay.mch_id:
         raise InvalidNotification("appid or mch_id is not ours")
     if data.get("return_code") != "SUCCESS" or data.get("result_code") != "SUCCESS":
@@ -213,6 +226,9 @@ def refund_notification_parse(body: bytes) -> dict[str, Any]:
         raise InvalidNotification("appid or mch_id is not ours") from exc
     except Exception as exc:  # wechatpy raises bare errors on bad base64, padding or XML
         raise InvalidNotification(f"cannot decrypt: {exc.__class__.__name__}") from exc
-    if not data.get("out_refund_no"):
-        raise InvalidNotification("missing out_refund_no")
+    if not isinstance(data, dict):
+        raise InvalidNotification("malformed: not a field list")
+    for field in ("out_refund_no", "refund_status", "refund_fee"):
+        if not data.get(field):
+            raise InvalidNotification(f"missing {field}")
     return dict(data)

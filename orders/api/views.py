@@ -52,6 +52,7 @@ from .serializers import (
     OrderListOutputSerializer,
     PickupPointListOutputSerializer,
     PickupPointOutputSerializer,
+    order_detail_output,
 )
 
 CHECKOUT_ERRORS = (
@@ -260,8 +261,7 @@ class CheckoutPreviewApi(MemberApi):
 
 # --- orders ---
 def _order_detail(request: Request, no: str) -> dict[str, Any]:
-    order = selectors.order_get_for_member(member=request.user, no=no)
-    return OrderDetailOutputSerializer(order).data
+    return order_detail_output(selectors.order_get_for_member(member=request.user, no=no))
 
 
 class OrderListApi(MemberApi):
@@ -336,10 +336,9 @@ class OrderListApi(MemberApi):
             expected_payable_fen=data.validated_data["expected_payable_fen"],
             note=data.validated_data["note"],
         )
-        return Response(
-            _order_detail(request, order.no),
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        if created:  # the new order carries its lines and log: answer without reading it back
+            return Response(order_detail_output(order), status=status.HTTP_201_CREATED)
+        return Response(_order_detail(request, order.no))
 
 
 class OrderDetailApi(MemberApi):

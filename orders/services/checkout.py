@@ -7,6 +7,7 @@ import json
 import secrets
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -65,11 +66,16 @@ def order_create(
         checkout=checkout, expected_payable_fen=expected_payable_fen, note=note
     )
     member_lock(member=member)  # serialise this member's creations: one order per key
-    existing = Order.objects.filter(member=member, client_token=client_token).first()
+    existing = (
+        Order.objects.filter(member=member, client_token=client_token)
+        .values_list("pk", "no", "request_hash")
+        .first()
+    )
     if existing is not None:
-        if existing.request_hash != request_hash:
-            raise IdempotencyKeyReused(order_no=existing.no)
-        return existing, False
+        existing_id, existing_no, existing_hash = existing
+        if existing_hash != request_hash:
+            raise IdempotencyKeyReused(order_no=existing_no)
+        return Order.objects.get(pk=existing_id), False
 
     now = timezone.now()
     inputs, quote = checkout_quote(member=member, checkout=checkout, now=now)
@@ -90,7 +96,7 @@ def order_create(
         lines=[StockLine(sku_id=line.sku_id, qty=line.quantity) for line in quote.lines],
         reference=order.no,
     )
-    OrderLine.objects.bulk_create(
+    lines = OrderLine.objects.bulk_create(
         OrderLine(
             order=order,
             sku_id=line.sku_id,
@@ -105,13 +111,14 @@ def order_create(
         )
         for line in quote.lines
     )
-    OrderStatusLog.objects.create(
+    log = OrderStatusLog.objects.create(
         order=order,
         from_status="",
         to_status=OrderStatus.PENDING_PAYMENT,
         actor=member_actor(member),
         note="提交订单",
     )
+    _prefetched_set(order, lines=lines, status_logs=[log])
     if checkout.from_cart:
         CartItem.objects.filter(
             member=member, sku_id__in=[line.sku_id for line in quote.lines]
@@ -123,6 +130,17 @@ def order_create(
         )
     )
     return order, True
+
+
+def _prefetched_set(order: Order, **related: list[Any]) -> None:
+    """Leave `order.<name>.all()` answering the objects in hand, as prefetch_related would
+    (same cache, no query): the caller can show the new order without reading it back."""
+    cache = order.__dict__.setdefault("_prefetched_objects_cache", {})
+    for name, objs in related.items():
+        queryset = getattr(order, name).get_queryset()
+        queryset._result_cache = objs
+        queryset._prefetch_done = True
+        cache[name] = queryset
 
 
 def _order_insert(

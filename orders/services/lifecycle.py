@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -312,12 +313,22 @@ def pickup_redeem(*, code: str, actor: str, order_id: int | None = None) -> Orde
 
 
 # --- the sweep: expiry, auto-receive, auto-complete in bounded batches ---
-def orders_sweep(*, now: datetime | None = None, batch_size: int = 500) -> dict[str, int]:
+def orders_sweep(
+    *,
+    now: datetime | None = None,
+    batch_size: int = 500,
+    expire: Callable[..., bool] | None = None,
+) -> dict[str, int]:
     """One bounded batch of each periodic move; `has_more` says a full batch was found (the task
     re-enqueues itself, the command loops). Safe to run twice and next to the workers: each
     order goes through its own service, whose conditional UPDATE lets one caller win. Also
-    retries the WeChat shipping uploads that their task gave up on (`uploaded`)."""
+    retries the WeChat shipping uploads that their task gave up on (`uploaded`).
+
+    `expire(order_id=, now=)` handles each overdue unpaid order (default: order_close_if_unpaid);
+    the beat task passes one that asks WeChat Pay first (payments app), which this module may
+    not import."""
     now = now or timezone.now()
+    expire = expire or order_close_if_unpaid
     expired_ids = list(
         Order.objects.filter(status=S.PENDING_PAYMENT, expires_at__lte=now)
         .order_by("expires_at")
@@ -340,7 +351,7 @@ def orders_sweep(*, now: datetime | None = None, batch_size: int = 500) -> dict[
         .values_list("pk", flat=True)[:batch_size]
     )
     counts = {
-        "expired": sum(order_close_if_unpaid(order_id=pk, now=now) for pk in expired_ids),
+        "expired": sum(expire(order_id=pk, now=now) for pk in expired_ids),
         "received": sum(order_auto_receive(order_id=pk, now=now) for pk in receive_ids),
         "completed": sum(order_complete(order_id=pk, now=now) for pk in complete_ids),
         "uploaded": _shipping_info_uploads_retry(now=now, limit=min(batch_size, 50)),

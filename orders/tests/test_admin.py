@@ -204,7 +204,8 @@ def test_detail_shows_breakdown_lines_address_and_timeline(
     assert "wechat" in content
     assert "待发货" in content
     assert f'href="{change_url(order, "ship")}"' in content  # the 发货 button
-    assert "申请退款" not in content  # no refund admin yet: no link, and no error
+    # the payments app's refund form, prefilled with this order
+    assert f'href="/admin/payments/refund/add/?order={order.no}"' in content
 
 
 def test_pickup_order_detail_shows_point_and_code(admin_client, pickup_order):

@@ -1,11 +1,17 @@
+import json
+from decimal import Decimal
+
 import pytest
+from rest_framework.renderers import JSONRenderer
 
 from catalog.models import Sku
 from catalog.tests.factories import SkuFactory
 from members.tests.factories import MemberFactory
+from orders.api.serializers import OrderDetailOutputSerializer, order_detail_output
 from orders.models import CartItem, Order
+from orders.selectors import order_get_for_member
 from orders.services import order_cancel, order_receive, order_ship, order_transition
-from orders.tests.factories import AddressFactory
+from orders.tests.factories import AddressFactory, PickupPointFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -106,6 +112,40 @@ def test_detail_query_budget(shopper_client, orders_in_every_tab, django_assert_
         == sum(x["paid_fen"] for x in body["lines"])
     )
     assert body["tracking_no"].startswith("SF")
+
+
+def test_detail_dict_is_what_the_detail_serializer_answers(
+    member, place_order, orders_in_every_tab
+):
+    # given: orders in every status, and a paid pickup order (pickup point, code, coordinates)
+    point = PickupPointFactory(latitude=Decimal("30.259244"), longitude=Decimal("120.130190"))
+    pickup = place_order(member, [(SkuFactory(price_fen=800), 1)], pickup_point=point)
+    pay(pickup)
+    render = JSONRenderer().render
+    for made in [*orders_in_every_tab, pickup]:
+        order = order_get_for_member(member=member, no=made.no)
+        # when / then: the same JSON, byte for byte
+        assert render(order_detail_output(order)) == render(OrderDetailOutputSerializer(order).data)
+
+
+def test_created_order_answers_its_detail(member, shopper_client, address):
+    # given
+    skus = SkuFactory.create_batch(3, price_fen=1000)
+    body = {
+        "lines": [{"sku_id": sku.pk, "quantity": n + 1} for n, sku in enumerate(skus)],
+        "address_id": address.pk,
+        "note": "放门口",
+        "expected_payable_fen": 6000,
+    }
+    # when
+    created = shopper_client.post("/api/v1/orders", body, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    # then: the answer built from the objects in hand is the order as stored
+    assert created.status_code == 201, created.json()
+    order = order_get_for_member(member=member, no=created.json()["no"])
+    stored = json.loads(JSONRenderer().render(OrderDetailOutputSerializer(order).data))
+    assert created.json() == stored
+    assert [line["sku_id"] for line in stored["lines"]] == [sku.pk for sku in skus]
+    assert [entry["status"] for entry in stored["timeline"]] == ["pending_payment"]
 
 
 def test_another_members_order_is_not_found(client_for, place_order, sku):

@@ -1,3 +1,18 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("orders/<str:no>/pay", views.OrderPayApi.as_view(), name="order-pay"),
+    path("orders/<str:no>/pay/sync", views.OrderPaySyncApi.as_view(), name="order-pay-sync"),
+    path(
+        "payments/wechat/notify",
+        views.WechatPaymentNotifyApi.as_view(),
+        name="wechat-pay-notify",
+    ),
+    path(
+        "payments/wechat/refund-notify",
+        views.WechatRefundNotifyApi.as_view(),
+        name="wechat-refund-notify",
+    ),
+]

@@ -75,7 +75,8 @@ class Command(BaseCommand):
             self.stderr.write(f"已忽略未知列：{'、'.join(summary.ignored_headers)}")
         self.stdout.write(
             f"{prefix}共 {summary.rows} 行，用时 {summary.seconds:.1f} 秒："
-            f"商品 新建 {summary.products_created}、更新 {summary.products_updated}；"
+            f"商品 新建 {summary.products_created}、更新 {summary.products_updated}、"
+            f"无变化 {summary.products_unchanged}；"
             f"SKU 新建 {summary.skus_created}、更新 {summary.skus_updated}、"
             f"无变化 {summary.skus_unchanged}；新建分类 {summary.categories_created}；"
             f"拒绝 {summary.rejected} 行"

@@ -1,0 +1,502 @@
+"""Refunds: requested against the order's stored allocation, sent to WeChat after commit,
+settled once by WeChat's notification or by refundquery.
+
+An order's lines say what was paid (`paid_fen`) and what is refunded (`refunded_quantity`,
+`refunded_fen`, changed only when WeChat says SUCCESS). What is being refunded (pending or
+processing refunds) also counts against what can still be refunded, and every request locks the
+order and its lines first, so two refunds racing can never take more than was paid.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Sum
+from django.urls import reverse
+from django.utils import timezone
+
+from catalog.models import StockLog
+from catalog.stock import StockLine, stock_release
+from mall.errors import RefundExceedsPaid, RefundNotAllowed, RefundNumberReused, WechatUnavailable
+from mall.money import mul_div_round_half_up
+from orders.models import Order, OrderLine, OrderStatus
+from orders.services import ALLOWED_TRANSITIONS, order_transition
+
+from .. import wechat
+from ..models import LedgerEntry, PaymentAttempt, Refund, RefundLine
+from .ledger import ledger_record
+
+logger = logging.getLogger(__name__)
+
+S = OrderStatus
+R = Refund.Status
+REFUNDABLE_ORDER_STATUSES = (S.PAID, S.SHIPPED, S.RECEIVED, S.COMPLETED)
+# refund (secapi) err_codes after which WeChat will not refund: a person has to look. Any other
+# answer (SYSTEMERROR, NOTENOUGH = the merchant account is short for now, …) is retried.
+REFUND_REFUSALS = frozenset(
+    {
+        "TRADE_OVERDUE",
+        "USER_ACCOUNT_ABNORMAL",
+        "INVALID_TRANSACTIONID",
+        "ORDERNOTEXIST",
+        "PARAM_ERROR",
+        "ERROR",
+    }
+)
+WECHAT_REFUND_STATES = {"SUCCESS": R.SUCCESS, "CHANGE": R.FAILED, "REFUNDCLOSE": R.CLOSED}
+
+
+@dataclass(frozen=True)
+class RefundLineInput:
+    order_line_id: int
+    quantity: int
+
+
+class RefundOutcome(StrEnum):
+    SETTLED = "settled"  # money recorded as refunded now
+    ALREADY_SETTLED = "already_settled"  # a replay: nothing written
+    PROCESSING = "processing"  # WeChat is still refunding
+    FAILED = "failed"  # WeChat CHANGE: marked failed for a person to handle
+    CLOSED = "closed"  # WeChat REFUNDCLOSE: the amount is refundable again
+    REJECTED = "rejected"  # the amount does not match ours: nothing written
+    UNKNOWN = "unknown"  # not one of our refunds: nothing written
+
+    @property
+    def is_acknowledged(self) -> bool:
+        """WeChat may stop telling us: what it said is recorded."""
+        return self not in (self.REJECTED, self.UNKNOWN, self.PROCESSING)
+
+
+def refund_notify_url() -> str:
+    return settings.PUBLIC_BASE_URL.rstrip("/") + reverse("wechat-refund-notify")
+
+
+def _order_lock(order_id: int) -> Order:
+    return Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+
+
+# --- request ---
+@transaction.atomic(durable=True)
+def refund_request(
+    *,
+    order_id: int,
+    lines: Sequence[RefundLineInput] | None,
+    reason: str,
+    requested_by: str,
+    out_refund_no: str | None = None,
+    restock: bool,
+) -> Refund:
+    """Refund order lines by quantity (`lines=None`: everything still refundable), amounts from
+    the stored allocation: the last remaining units of a line take what is left of its paid_fen,
+    other units their share rounded half up. WeChat is asked after commit (refund_submit_task).
+    A repeated out_refund_no returns the first refund. `restock` puts the refunded quantities
+    back in stock once the refund succeeds (the goods came back, or were never shipped).
+
+    Raises: Order.DoesNotExist, RefundNotAllowed (order status, unknown line, a stored-value
+    part), RefundExceedsPaid, RefundNumberReused.
+    """
+    from ..tasks import refund_submit_task
+
+    order = _order_lock(order_id)
+    if out_refund_no and (existing := Refund.objects.filter(out_refund_no=out_refund_no).first()):
+        if existing.order_id != order_id:
+            raise RefundNumberReused(out_refund_no=out_refund_no)
+        return existing
+    if order.status not in REFUNDABLE_ORDER_STATUSES:
+        raise RefundNotAllowed(status=order.status)
+    order_lines = list(
+        OrderLine.objects.select_for_update().filter(order_id=order_id).order_by("pk")
+    )
+    plan = _refund_plan(order_lines=order_lines, lines=lines)
+    amount_fen = sum(amount for _, _, amount in plan)
+    attempt = None
+    if order.wechat_pay_fen > 0:
+        attempt = PaymentAttempt.objects.filter(
+            order_id=order_id, out_trade_no=order.out_trade_no, status=PaymentAttempt.Status.PAID
+        ).first()
+        if attempt is None:
+            raise RefundNotAllowed("找不到该订单的微信支付记录", out_trade_no=order.out_trade_no)
+    wechat_fen, balance_fen = _refund_split(order=order, attempt=attempt, amount_fen=amount_fen)
+    refund = Refund.objects.create(
+        order=order,
+        attempt=attempt if wechat_fen else None,
+        out_refund_no=out_refund_no or _refund_no_new(order),
+        amount_fen=amount_fen,
+        wechat_fen=wechat_fen,
+        balance_fen=balance_fen,
+        reason=reason[:200],
+        requested_by=requested_by[:80],
+        restock=restock,
+    )
+    RefundLine.objects.bulk_create(
+        RefundLine(refund=refund, order_line=line, quantity=qty, amount_fen=amount)
+        for line, qty, amount in plan
+    )
+    if amount_fen == 0:  # free lines: nothing to send anywhere
+        _refund_succeeded_locked(refund=refund, order=order, succeeded_at=timezone.now())
+    else:
+        refund_id = refund.pk
+        transaction.on_commit(lambda: refund_submit_task.delay(refund_id), robust=True)
+    return refund
+
+
+def _refund_plan(
+    *, order_lines: list[OrderLine], lines: Sequence[RefundLineInput] | None
+) -> list[tuple[OrderLine, int, int]]:
+    """(line, quantity, amount_fen) for each line refunded. Caller holds the lines' locks."""
+    in_flight = {
+        row["order_line_id"]: (row["qty"], row["fen"])
+        for row in RefundLine.objects.filter(
+            order_line__in=order_lines, refund__status__in=Refund.IN_FLIGHT_STATUSES
+        )
+        .values("order_line_id")
+        .annotate(qty=Sum("quantity"), fen=Sum("amount_fen"))
+    }
+    wanted: dict[int, int] = {}
+    for item in lines or ():
+        if item.quantity <= 0:
+            raise RefundExceedsPaid("退款数量必须大于 0", order_line_id=item.order_line_id)
+        wanted[item.order_line_id] = wanted.get(item.order_line_id, 0) + item.quantity
+    unknown = set(wanted) - {line.pk for line in order_lines}
+    if unknown:
+        raise RefundNotAllowed("订单中没有这些商品", order_line_ids=sorted(unknown))
+    plan = []
+    for line in order_lines:
+        flight_qty, flight_fen = in_flight.get(line.pk, (0, 0))
+        units_left = line.quantity - line.refunded_quantity - flight_qty
+        fen_left = line.paid_fen - line.refunded_fen - flight_fen
+        qty = units_left if lines is None else wanted.get(line.pk, 0)
+        if qty <= 0:
+            continue
+        if qty > units_left:
+            raise RefundExceedsPaid(
+                order_line_id=line.pk, requested=qty, refundable=max(units_left, 0)
+            )
+        if qty == units_left:
+            amount = fen_left  # the last units take the remainder: the parts add up to paid_fen
+        else:
+            amount = min(mul_div_round_half_up(line.paid_fen, qty, line.quantity), fen_left)
+        plan.append((line, qty, amount))
+    if not plan:
+        raise RefundExceedsPaid("没有可退的商品")
+    return plan
+
+
+def _refund_split(
+    *, order: Order, attempt: PaymentAttempt | None, amount_fen: int
+) -> tuple[int, int]:
+    """How a refund divides into (WeChat Pay, stored value): money goes back where it came
+    from, WeChat first up to what its payment still holds. The stored-value issue owns the
+    balance part (and may change the rule for mixed orders); until then it is refused.
+
+    Raises: RefundNotAllowed, RefundExceedsPaid.
+    """
+    wechat_left = 0
+    if attempt is not None:
+        reserved = (
+            Refund.objects.filter(attempt=attempt, status__in=Refund.RESERVING_STATUSES).aggregate(
+                s=Sum("wechat_fen")
+            )["s"]
+            or 0
+        )
+        wechat_left = attempt.amount_fen - reserved
+    wechat_fen = min(amount_fen, max(wechat_left, 0))
+    balance_fen = amount_fen - wechat_fen
+    if balance_fen > order.balance_fen:
+        raise RefundExceedsPaid(refundable_fen=wechat_left + order.balance_fen)
+    if balance_fen:
+        raise RefundNotAllowed("余额支付部分的退款尚未开通", balance_fen=balance_fen)
+    return wechat_fen, balance_fen
+
+
+def _refund_no_new(order: Order) -> str:
+    """ "R" + order no + a 3-digit sequence. The caller holds the order's lock."""
+    seq = Refund.objects.filter(order=order, is_automatic=False).count() + 1
+    return f"R{order.no}{seq:03d}"
+
+
+def refund_for_attempt_locked(*, attempt: PaymentAttempt, reason: str) -> Refund:
+    """Refund the whole of an attempt that paid an order no longer payable (cancelled,
+    closed, or paid by another attempt). The caller holds the attempt's lock inside its
+    transaction; a second call returns the first refund ("R" + out_trade_no)."""
+    from ..tasks import refund_submit_task
+
+    out_refund_no = f"R{attempt.out_trade_no}"
+    existing = Refund.objects.filter(out_refund_no=out_refund_no).first()
+    if existing is not None:
+        return existing
+    refund = Refund.objects.create(
+        order_id=attempt.order_id,
+        attempt=attempt,
+        out_refund_no=out_refund_no,
+        amount_fen=attempt.amount_fen,
+        wechat_fen=attempt.amount_fen,
+        reason=reason[:200],
+        requested_by="system",
+        is_automatic=True,
+    )
+    refund_id = refund.pk
+    transaction.on_commit(lambda: refund_submit_task.delay(refund_id), robust=True)
+    return refund
+
+
+# --- WeChat ---
+def refund_submit(*, refund_id: int) -> str:
+    """Ask WeChat to refund a pending refund (no lock held during the call; WeChat treats a
+    repeated out_refund_no as the same refund). Returns the refund's status after.
+
+    Raises: WechatUnavailable (retry later; err_codes outside REFUND_REFUSALS included).
+    """
+    refund = Refund.objects.select_related("attempt").get(pk=refund_id)
+    if refund.status != R.PENDING or refund.attempt is None or refund.wechat_fen == 0:
+        return refund.status
+    attempt = refund.attempt
+    try:
+        result = wechat.refund_apply(
+            out_trade_no=attempt.out_trade_no,
+            out_refund_no=refund.out_refund_no,
+            total_fee=attempt.amount_fen,
+            refund_fee=refund.wechat_fen,
+            notify_url=refund_notify_url(),
+            reason=refund.reason,
+        )
+    except wechat.WechatPayError as exc:
+        error = f"{exc.err_code} {exc.errmsg}"[:200]
+        if exc.err_code not in REFUND_REFUSALS:
+            Refund.objects.filter(pk=refund_id).update(last_error=error)
+            raise
+        logger.error("WeChat refused refund %s: %s", refund.out_refund_no, error)
+        Refund.objects.filter(pk=refund_id, status=R.PENDING).update(
+            status=R.CLOSED, last_error=error
+        )
+        return R.CLOSED
+    Refund.objects.filter(pk=refund_id, status=R.PENDING).update(
+        status=R.PROCESSING,
+        wechat_refund_id=str(result.get("refund_id") or "")[:32],
+        submitted_at=timezone.now(),
+        last_error="",
+    )
+    return Refund.objects.values_list("status", flat=True).get(pk=refund_id)
+
+
+def refund_settle(
+    *,
+    out_refund_no: str,
+    refund_fee: int,
+    refund_status: str,
+    source: str,
+    wechat_refund_id: str = "",
+    succeeded_at: datetime | None = None,
+) -> RefundOutcome:
+    """Record what WeChat says about a refund (notification or refundquery): SUCCESS writes one
+    ledger row "wxrefund:<out_refund_no>", the lines' refunded amounts, the restock (once) and,
+    when nothing is left, the order's closing; CHANGE marks it failed, REFUNDCLOSE closed.
+    Safe to call any number of times.
+    """
+    if (
+        refund_status == "SUCCESS"
+        and Refund.objects.filter(
+            out_refund_no=out_refund_no, status=R.SUCCESS, wechat_fen=refund_fee
+        ).exists()
+    ):
+        return RefundOutcome.ALREADY_SETTLED  # the usual replay: one read, no lock
+    order_id = (
+        Refund.objects.filter(out_refund_no=out_refund_no)
+        .values_list("order_id", flat=True)
+        .first()
+    )
+    if order_id is None:
+        logger.error("WeChat refund %s (%s) is not ours", out_refund_no, source)
+        return RefundOutcome.UNKNOWN
+    return _refund_settle_atomic(
+        order_id=order_id,
+        out_refund_no=out_refund_no,
+        refund_fee=refund_fee,
+        refund_status=refund_status,
+        source=source,
+        wechat_refund_id=wechat_refund_id,
+        succeeded_at=succeeded_at or timezone.now(),
+    )
+
+
+@transaction.atomic(durable=True)
+def _refund_settle_atomic(
+    *,
+    order_id: int,
+    out_refund_no: str,
+    refund_fee: int,
+    refund_status: str,
+    source: str,
+    wechat_refund_id: str,
+    succeeded_at: datetime,
+) -> RefundOutcome:
+    order = _order_lock(order_id)  # serialises the refunds of one order: "all refunded?" is exact
+    refund = Refund.objects.select_for_update(of=("self",)).get(out_refund_no=out_refund_no)
+    if refund_fee != refund.wechat_fen:
+        logger.error(
+            "WeChat refund %s (%s): refund_fee %s != %s, rejected",
+            out_refund_no,
+            source,
+            refund_fee,
+            refund.wechat_fen,
+        )
+        return RefundOutcome.REJECTED
+    final = WECHAT_REFUND_STATES.get(refund_status)
+    if final is None:
+        return RefundOutcome.PROCESSING
+    if final == R.SUCCESS:
+        if refund.status == R.SUCCESS:
+            return RefundOutcome.ALREADY_SETTLED
+        if refund.status not in Refund.IN_FLIGHT_STATUSES:
+            logger.error(
+                "refund %s was %s; WeChat says SUCCESS: recording it", out_refund_no, refund.status
+            )
+        _refund_succeeded_locked(
+            refund=refund, order=order, succeeded_at=succeeded_at, wechat_refund_id=wechat_refund_id
+        )
+        return RefundOutcome.SETTLED
+    changed = Refund.objects.filter(pk=refund.pk, status__in=Refund.IN_FLIGHT_STATUSES).update(
+        status=final, last_error=f"微信退款状态 {refund_status}"
+    )
+    if changed:
+        log = logger.error if final == R.FAILED else logger.warning
+        log("WeChat refund %s ended %s (%s)", out_refund_no, refund_status, source)
+    return RefundOutcome.FAILED if final == R.FAILED else RefundOutcome.CLOSED
+
+
+def _refund_succeeded_locked(
+    *, refund: Refund, order: Order, succeeded_at: datetime, wechat_refund_id: str = ""
+) -> None:
+    """The money is back with the shopper. The caller holds the order's and the refund's locks."""
+    if refund.wechat_fen:
+        ledger_record(
+            kind=LedgerEntry.Kind.WECHAT_REFUND,
+            direction=LedgerEntry.Direction.OUT,
+            channel=LedgerEntry.Channel.WECHAT,
+            amount_fen=refund.wechat_fen,
+            external_key=f"wxrefund:{refund.out_refund_no}",
+            occurred_at=succeeded_at,
+            order_id=order.pk,
+            attempt_id=refund.attempt_id,
+            refund_id=refund.pk,
+            member_id=order.member_id,
+            note=refund.reason,
+        )
+    # The stored-value issue credits refund.balance_fen back to the member here.
+    Refund.objects.filter(pk=refund.pk).update(
+        status=R.SUCCESS,
+        succeeded_at=succeeded_at,
+        wechat_refund_id=wechat_refund_id[:32] or refund.wechat_refund_id,
+        last_error="",
+    )
+    lines = list(RefundLine.objects.filter(refund=refund).select_related("order_line"))
+    for item in lines:
+        OrderLine.objects.filter(pk=item.order_line_id).update(
+            refunded_quantity=F("refunded_quantity") + item.quantity,
+            refunded_fen=F("refunded_fen") + item.amount_fen,
+        )
+    if refund.restock and lines:
+        first = Refund.objects.filter(pk=refund.pk, restocked_at__isnull=True).update(
+            restocked_at=timezone.now()
+        )
+        if first:
+            stock_release(
+                lines=[StockLine(sku_id=i.order_line.sku_id, qty=i.quantity) for i in lines],
+                reference=refund.out_refund_no,
+                reason=StockLog.Reason.REFUND_RESTOCK,
+            )
+    if not lines:
+        return  # an automatic refund of a surplus attempt: the order's own payment is untouched
+    if OrderLine.objects.filter(order=order, refunded_quantity__lt=F("quantity")).exists():
+        return
+    if S.CLOSED in ALLOWED_TRANSITIONS.get(order.status, frozenset()):
+        order_transition(
+            order_id=order.pk,
+            from_status=order.status,
+            to_status=S.CLOSED,
+            actor="system",
+            note=f"全额退款 {refund.out_refund_no}",
+        )
+    _order_refunded_fully_locked(order=order)
+
+
+def _order_refunded_fully_locked(*, order: Order) -> None:
+    """Everything of the order is refunded: give back what it took besides money. Nothing yet:
+    the marketing issue returns its coupon here, the members issue its points (and claws back
+    points earned), in this transaction, so each comes back exactly once."""
+
+
+def refund_query_sync(*, refund_id: int, now: datetime | None = None) -> str:
+    """refundquery an in-flight refund and settle what WeChat says; a pending one WeChat does
+    not know is submitted. Returns WeChat's refund status (or ours when nothing was asked).
+
+    Raises: WechatUnavailable.
+    """
+    now = now or timezone.now()
+    refund = Refund.objects.get(pk=refund_id)
+    if refund.status not in Refund.IN_FLIGHT_STATUSES:
+        return refund.status
+    try:
+        result = wechat.refund_query(refund.out_refund_no)
+    except wechat.WechatPayError as exc:
+        if exc.err_code != "REFUNDNOTEXIST":
+            raise
+        if refund.status == R.PENDING:
+            return refund_submit(refund_id=refund_id)
+        logger.error("refund %s is processing here but unknown to WeChat", refund.out_refund_no)
+        return refund.status
+    for n in range(int(result.get("refund_count") or 0)):
+        if result.get(f"out_refund_no_{n}") != refund.out_refund_no:
+            continue
+        status = str(result.get(f"refund_status_{n}", ""))
+        success_time = result.get(f"refund_success_time_{n}")
+        refund_settle(
+            out_refund_no=refund.out_refund_no,
+            refund_fee=int(result[f"refund_fee_{n}"]),
+            refund_status=status,
+            source="query",
+            wechat_refund_id=str(result.get(f"refund_id_{n}") or ""),
+            succeeded_at=wechat.time_parse(str(success_time), "%Y-%m-%d %H:%M:%S")
+            if success_time
+            else now,
+        )
+        return status
+    return refund.status
+
+
+def refunds_sync(
+    *,
+    now: datetime | None = None,
+    older_than_seconds: int | None = None,
+    batch_size: int | None = None,
+    after_id: int = 0,
+) -> dict[str, int]:
+    """The safety net for refunds (beat): submit pending refunds whose task was lost, query
+    processing ones whose notification was lost. One bounded batch from `after_id`."""
+    now = now or timezone.now()
+    older = settings.REFUND_SYNC_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
+    limit = batch_size or settings.PAYMENT_SYNC_BATCH_SIZE
+    rows = list(
+        Refund.objects.filter(
+            status__in=Refund.IN_FLIGHT_STATUSES,
+            created_at__lte=now - timedelta(seconds=older),
+            pk__gt=after_id,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    counts = {"checked": 0, "succeeded": 0, "failed": 0}
+    for refund_id in rows:
+        counts["checked"] += 1
+        try:
+            counts["succeeded"] += refund_query_sync(refund_id=refund_id, now=now) == "SUCCESS"
+        except WechatUnavailable as exc:
+            counts["failed"] += 1
+            logger.warning("refund sync of %s: %r", refund_id, exc)
+    return counts | {"next_after_id": rows[-1] if len(rows) == limit else 0}
