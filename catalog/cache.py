@@ -25,8 +25,11 @@ def catalog_cache_version() -> int:
     if version is None:
         # Start from the clock, not 1: if Redis evicted the key while old entries live on,
         # a restarted count could reach their version again and serve them.
-        cache.add(VERSION_KEY, time.time_ns() // 1000, timeout=None)
+        fresh = time.time_ns() // 1000
+        cache.add(VERSION_KEY, fresh, timeout=None)
         version = cache.get(VERSION_KEY)
+        if version is None:  # flushed between add and get: this request uses its own start
+            return fresh
     return int(version)
 
 
