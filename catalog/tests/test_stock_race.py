@@ -130,7 +130,9 @@ def test_release_gives_back_several_skus_with_one_log_each(db):
         )
     # then
     assert [Sku.objects.get(pk=s.pk).stock for s in (first, second)] == [2, 5]
-    assert sorted(StockLog.objects.values_list("sku_id", "change", "stock_before", "stock_after")) == [
+    assert sorted(
+        StockLog.objects.values_list("sku_id", "change", "stock_before", "stock_after")
+    ) == [
         (first.pk, 2, 0, 2),
         (second.pk, 2, 3, 5),
     ]

@@ -54,7 +54,8 @@ def order_create(
     note: str = "",
 ) -> tuple[Order, bool]:
     """Create an order from lines or the cart; returns (order, created). A repeated
-    client_token with the same request returns the first order (created=False).
+    client_token with the same request returns the first order (created=False). A new order
+    comes with its lines and status log in hand (`order.lines.all()` runs no query).
 
     Raises: IdempotencyKeyReused, PriceChanged (with the new breakdown), CartEmpty,
     ProductUnavailable, OutOfStock, DeliveryUnavailable, and price_cart's errors. Nothing is
