@@ -66,16 +66,12 @@ end
 """
 
 
-def seed(count: int) -> list[str]:
-    """`count` unpaid orders with one prepaid attempt each; returns the notification bodies."""
-    from django.conf import settings
+def bench_orders_delete() -> None:
+    """Remove this benchmark's orders (and their payments) from the benchmark database."""
     from django.db import transaction
-    from django.utils import timezone
 
-    from members.models import Member
     from orders.models import Order, OrderStatusLog
     from payments.models import LedgerEntry, PaymentAttempt, Refund
-    from wechat_sim.pay_sign import signed, to_xml
 
     old = Order.objects.filter(no__startswith=ORDER_PREFIX)
     with transaction.atomic():
@@ -84,6 +80,19 @@ def seed(count: int) -> list[str]:
         PaymentAttempt.objects.filter(order__in=old).delete()
         OrderStatusLog.objects.filter(order__in=old).delete()
         old.delete()
+
+
+def seed(count: int) -> list[str]:
+    """`count` unpaid orders with one prepaid attempt each; returns the notification bodies."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from members.models import Member
+    from orders.models import Order
+    from payments.models import PaymentAttempt
+    from wechat_sim.pay_sign import signed, to_xml
+
+    bench_orders_delete()
     member, _ = Member.objects.get_or_create(openid="bench-notify-payer")
     run = uuid.uuid4().hex[:6]
     now = timezone.now()
@@ -312,6 +321,7 @@ def main() -> None:
         f"({'ok' if ledger_rows == settled else 'MISMATCH'})"
         + ("; WARNING: new notifications ran out, use --orders" if exhausted else "")
     )
+    bench_orders_delete()
     ratio = new.rps / bare.rps if bare.rps else 0.0
     print(
         f"new notifications: {ratio:.2f}× bare, goal ≥ {GOAL}: {'ok' if ratio >= GOAL else 'BELOW GOAL'}"

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 3600
 
 
-def _order_expire(*, order_id: int, now: datetime | None = None) -> bool:
+def order_expire_asking_wechat(*, order_id: int, now: datetime | None = None) -> bool:
     """Expire an overdue unpaid order, asking WeChat Pay first (a paid one is settled instead)
     and closing its WeChat trades after. While WeChat cannot answer, the order waits for the
     next sweep (payments' grace period, then it is cancelled anyway)."""
@@ -31,7 +31,7 @@ def _order_expire(*, order_id: int, now: datetime | None = None) -> bool:
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def order_close_if_unpaid_task(order_id: int) -> bool:
-    return _order_expire(order_id=order_id)
+    return order_expire_asking_wechat(order_id=order_id)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
@@ -56,7 +56,9 @@ def order_shipping_info_upload_task(self, order_id: int) -> bool:
 def orders_sweep_task() -> dict[str, int]:
     """Every minute (beat): expire unpaid orders, auto-receive, auto-complete; a full batch
     re-enqueues the next one at once."""
-    result = services.orders_sweep(batch_size=settings.ORDER_SWEEP_BATCH_SIZE, expire=_order_expire)
+    result = services.orders_sweep(
+        batch_size=settings.ORDER_SWEEP_BATCH_SIZE, expire=order_expire_asking_wechat
+    )
     if result["has_more"]:
         orders_sweep_task.delay()
     return result

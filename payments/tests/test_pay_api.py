@@ -134,7 +134,8 @@ def test_wechat_refusing_the_prepay_answers_wechat_unavailable(shopper, sku, wec
 
 
 def test_lost_notification_is_recovered_by_pay_sync(shopper, sku, wechat_sim, sim_pay):
-    # given: the notification cannot reach the shop
+    # given: every attempt of the notification is lost
+    wechat_sim.control("POST", "faults", json={"drop": 1.0, "drop_attempts": 100})
     order = place_order(shopper.member, [(sku, 1)])
     sim_pay(shopper.pay(order))
     assert shopper.sync(order)["paid"] is True
@@ -159,7 +160,8 @@ def test_pay_sync_of_an_unpaid_order_answers_pending(shopper, sku, wechat_sim):
 
 
 def test_lost_notification_is_recovered_by_the_sync_beat(shopper, sku, wechat_sim, sim_pay):
-    # given
+    # given: every attempt of the notifications is lost
+    wechat_sim.control("POST", "faults", json={"drop": 1.0, "drop_attempts": 100})
     fresh, stale = (place_order(shopper.member, [(sku, 1)]) for _ in range(2))
     for order in (fresh, stale):
         sim_pay(shopper.pay(order))
