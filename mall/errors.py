@@ -164,6 +164,14 @@ class BalanceUnavailable(DomainError):
     default_message = "余额不可用于本单"
 
 
+class BalanceInsufficient(DomainError):
+    """A stored-value debit larger than the member's balance (the conditional UPDATE matched no row)."""
+
+    code = "balance_insufficient"
+    status = 409
+    default_message = "余额不足"
+
+
 class PromotionUnavailable(DomainError):
     code = "promotion_unavailable"
     status = 409

@@ -11,7 +11,8 @@ Order of the computation (each step capped by what is left, never negative):
    charge 0 fen), and allocated to lines (remainder to the last line, no line below 0);
 3. shipping per freight template group; "free over" compares the group's goods **after**
    discounts (what the shopper really pays for the goods) with the template's threshold;
-4. points, then stored value: not available yet (must be 0), later issues plug them in here;
+4. points (not available yet, must be 0), then stored value: min(requested, member balance,
+   payable);
 5. payable = goods − discounts + shipping − points; wechat_pay = payable − balance.
 Shipping is allocated to lines too (by goods after discounts), so Σ line paid_fen = payable_fen.
 """
@@ -281,7 +282,9 @@ def price_cart(inputs: PricingInputs) -> Quote:
     )
     points_used, points_fen = 0, 0  # later: a points provider, capped by what is left
     payable_fen = goods_fen - sum(d.amount_fen for d in discounts) + shipping_fen - points_fen
-    balance_fen = 0  # later: min(requested, member balance, payable)
+    # Stored value: what the shopper asks to use, capped by the balance and the payable. When it
+    # does not cover the whole payable, WeChat charges the rest (≥ 1 fen, as it is an int > 0).
+    balance_fen = max(0, min(inputs.balance_fen, inputs.member_balance_fen, payable_fen))
     return Quote(
         goods_fen=goods_fen,
         discounts=tuple(discounts),
@@ -297,12 +300,12 @@ def price_cart(inputs: PricingInputs) -> Quote:
 
 
 def _check_not_available_yet(inputs: PricingInputs) -> None:
-    # Coupons, points, stored value and promotions arrive with later issues, as providers.
+    # Coupons, points and promotions arrive with later issues, as providers.
     if inputs.coupon_id is not None:
         raise CouponUnavailable(coupon_id=inputs.coupon_id)
     if inputs.points:
         raise PointsUnavailable(points=inputs.points)
-    if inputs.balance_fen:
+    if inputs.balance_fen < 0:
         raise BalanceUnavailable(balance_fen=inputs.balance_fen)
     if inputs.promotion is not None:
         raise PromotionUnavailable(kind=inputs.promotion.kind, id=inputs.promotion.id)

@@ -148,7 +148,12 @@ class LedgerEntry(models.Model):
     class Kind(models.TextChoices):
         WECHAT_PAYMENT = "wechat_payment", "微信支付收款"
         WECHAT_REFUND = "wechat_refund", "微信退款"
-        # The stored-value issue adds balance_top_up, balance_spend, balance_refund, … here.
+        # Stored value (channel=balance; direction seen from the member's balance: in adds to
+        # it, out takes from it, so Member.balance_fen = Σ in − Σ out − what unpaid orders hold).
+        BALANCE_SPEND = "balance_spend", "余额支付"
+        BALANCE_REFUND = "balance_refund", "退回余额"
+        BALANCE_TOP_UP = "balance_top_up", "余额充值"
+        BALANCE_BONUS = "balance_bonus", "充值赠送"
 
     class Direction(models.TextChoices):
         IN = "in", "收入"

@@ -16,6 +16,7 @@ from django.utils import timezone
 from catalog.stock import StockLine, stock_reserve
 from mall.errors import IdempotencyKeyReused, PriceChanged
 from members.models import Member
+from members.stored_value import stored_value_debit
 
 from ..models import CartItem, Order, OrderLine, OrderStatus, OrderStatusLog
 from ..pricing import CheckoutRequest, PricingInputs, Quote, quote_as_breakdown
@@ -58,8 +59,9 @@ def order_create(
     comes with its lines and status log in hand (`order.lines.all()` runs no query).
 
     Raises: IdempotencyKeyReused, PriceChanged (with the new breakdown), CartEmpty,
-    ProductUnavailable, OutOfStock, DeliveryUnavailable, and price_cart's errors. Nothing is
-    written when it raises.
+    ProductUnavailable, OutOfStock, DeliveryUnavailable, BalanceInsufficient, and price_cart's
+    errors. Nothing is written when it raises. A stored-value amount (`checkout.balance_fen`,
+    capped by the balance under the member's lock) is debited in this transaction.
     """
     from ..tasks import order_close_if_unpaid_task
 
@@ -78,6 +80,8 @@ def order_create(
             raise IdempotencyKeyReused(order_no=existing_no)
         return Order.objects.get(pk=existing_id), False
 
+    if checkout.balance_fen:  # price with the balance as it is under the lock, not as loaded
+        member.refresh_from_db(fields=["balance_fen"])
     now = timezone.now()
     inputs, quote = checkout_quote(member=member, checkout=checkout, now=now)
     if quote.payable_fen != expected_payable_fen:
@@ -97,6 +101,10 @@ def order_create(
         lines=[StockLine(sku_id=line.sku_id, qty=line.quantity) for line in quote.lines],
         reference=order.no,
     )
+    if quote.balance_fen:
+        # Held by the order from now on: given back if it is cancelled or expires, recorded in
+        # the money ledger (balance_spend) by payments when the order is paid.
+        stored_value_debit(member_id=member.pk, amount_fen=quote.balance_fen, reference=order.no)
     lines = OrderLine.objects.bulk_create(
         OrderLine(
             order=order,

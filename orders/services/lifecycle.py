@@ -23,6 +23,7 @@ from catalog.stock import StockLine, stock_release
 from mall.errors import OrderStatusInvalid, PickupCodeInvalid, WechatUnavailable
 from members.models import Member
 from members.services import subscribe_message_queue
+from members.stored_value import stored_value_credit
 
 from ..models import Order, OrderLine, OrderStatus, OrderStatusLog
 
@@ -100,9 +101,14 @@ def _order_release_stock(order: Order) -> None:
 def _order_release_benefits(order: Order) -> None:
     """Give back what the order took besides stock: coupons, points, stored value.
 
-    Nothing yet: the marketing and members issues add their returns here, called only by the
-    winner of the cancel transition (so each benefit comes back exactly once).
+    Called only by the winner of the cancel transition, so each benefit comes back exactly once.
+    The stored value held by an unpaid order was never recorded as spent (payments writes the
+    balance_spend ledger row when the order is paid), so its return writes no ledger row.
     """
+    if order.balance_fen:
+        stored_value_credit(
+            member_id=order.member_id, amount_fen=order.balance_fen, reference=f"{order.no}:cancel"
+        )
 
 
 def _order_released_after_cancel(order: Order) -> None:
@@ -137,7 +143,11 @@ def order_close_if_unpaid(*, order_id: int, now: datetime | None = None) -> bool
     """Cancel the order if it is still unpaid past its deadline; returns whether this call did.
     Safe to run twice and concurrently (the countdown task and the sweep both call it)."""
     now = now or timezone.now()
-    order = Order.objects.filter(pk=order_id).only("no", "status", "expires_at").first()
+    order = (
+        Order.objects.filter(pk=order_id)
+        .only("no", "status", "expires_at", "member_id", "balance_fen")
+        .first()
+    )
     if order is None or order.status != S.PENDING_PAYMENT or order.expires_at > now:
         return False  # paid, cancelled, or an early/re-delivered task: the sweep comes later
     won = order_transition(

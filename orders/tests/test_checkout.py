@@ -7,6 +7,7 @@ import pytest
 
 from catalog.models import StockLog
 from catalog.tests.factories import ProductFactory, SkuFactory
+from members.models import Member
 from members.tests.factories import MemberFactory
 from orders.models import CartItem, Order, OrderLine, OrderStatusLog
 from orders.tests.factories import (
@@ -379,7 +380,6 @@ ERROR_CASES = {
     ),
     "coupon": (lambda o: _body(o, coupon_id=1), 409, "coupon_unavailable"),
     "points": (lambda o: _body(o, points=100), 409, "points_unavailable"),
-    "balance": (lambda o: _body(o, balance_fen=100), 409, "balance_unavailable"),
     "promotion": (
         lambda o: _body(o, promotion={"kind": "flash_sale", "id": 1}),
         409,
@@ -504,3 +504,21 @@ def test_order_creation_query_budget(
     with django_assert_max_num_queries(14):
         response = create(shopper_client, body | {"expected_payable_fen": payable})
     assert response.status_code == 201
+
+
+def test_stored_value_in_preview_and_order(member, shopper_client, address):
+    # given: 1000 fen of balance, an order of 2 × 1999 (no shipping template: free)
+    member.balance_fen = 1000
+    member.save(update_fields=["balance_fen"])
+    sku = SkuFactory(price_fen=1999)
+    body = {"lines": lines_body((sku, 2)), "address_id": address.pk, "balance_fen": 5000}
+    # when
+    shown = preview(shopper_client, body)
+    made = create(shopper_client, body | {"expected_payable_fen": 3998})
+    # then: capped by the balance; the order holds it, WeChat pays the rest
+    assert shown.status_code == 200, shown.content
+    assert (shown.json()["balance_fen"], shown.json()["wechat_pay_fen"]) == (1000, 2998)
+    assert made.status_code == 201, made.content
+    order = Order.objects.get(member=member)
+    assert (order.balance_fen, order.wechat_pay_fen, order.payable_fen) == (1000, 2998, 3998)
+    assert Member.objects.values_list("balance_fen", flat=True).get(pk=member.pk) == 0

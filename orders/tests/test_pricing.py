@@ -245,7 +245,7 @@ def test_shipping_is_allocated_to_lines_so_lines_add_up_to_payable():
     [
         ({"coupon_id": 7}, CouponUnavailable),
         ({"points": 100}, PointsUnavailable),
-        ({"balance_fen": 100}, BalanceUnavailable),
+        ({"balance_fen": -1}, BalanceUnavailable),
         ({"promotion": PromotionChoice(kind="flash_sale", id=1)}, PromotionUnavailable),
     ],
 )
@@ -267,3 +267,23 @@ def test_allocate_capped_never_exceeds_a_line(total, weights, caps):
     parts = allocate_capped(total, weights, caps)
     assert sum(parts) == total
     assert all(0 <= part <= cap for part, cap in zip(parts, caps, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("requested", "member_balance", "used", "wechat"),
+    [
+        (0, 5000, 0, 1000),
+        (300, 5000, 300, 700),
+        (300, 200, 200, 800),  # capped by the member's balance
+        (5000, 5000, 1000, 0),  # capped by the payable: paid fully by balance
+        (999, 5000, 999, 1),  # the rest, even 1 fen, goes to WeChat
+    ],
+)
+def test_stored_value_is_capped_by_balance_and_payable(requested, member_balance, used, wechat):
+    # given / when
+    quote = price_cart(
+        inputs([line(1, 1000)], balance_fen=requested, member_balance_fen=member_balance)
+    )
+    # then
+    assert (quote.payable_fen, quote.balance_fen, quote.wechat_pay_fen) == (1000, used, wechat)
+    assert quote_as_breakdown(quote)["balance_fen"] == used

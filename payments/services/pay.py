@@ -54,6 +54,7 @@ SETTLE_FIELDS = (
     "order__no",
     "order__member_id",
     "order__status",
+    "order__balance_fen",
 )
 
 
@@ -168,7 +169,7 @@ def _trade_body(order: Order) -> str:
 
 def _order_paid_without_wechat_locked(*, order: Order, now: datetime) -> None:
     """Nothing to pay by WeChat (stored value or discounts covered it). The caller holds the
-    order's lock. The stored-value issue takes the balance part here (a balance ledger row)."""
+    order's lock. The balance it took at creation is recorded as spent (a balance ledger row)."""
     from ..tasks import payment_paid_followups_task
 
     won = order_transition(
@@ -181,6 +182,7 @@ def _order_paid_without_wechat_locked(*, order: Order, now: datetime) -> None:
     )
     if won:
         order_id = order.pk
+        _order_balance_spend_record(order=order, occurred_at=now)
         _order_paid_effects_locked(order_id=order_id)
         transaction.on_commit(lambda: payment_paid_followups_task.delay(order_id), robust=True)
 
@@ -303,6 +305,7 @@ def _payment_settle_atomic(
     )
     order_id = order.pk
     if won:
+        _order_balance_spend_record(order=order, occurred_at=paid_at)
         _order_paid_effects_locked(order_id=order_id)
         # robust: the payment is committed; a failing follow-up (run eagerly in the embedded mode)
         # is logged, never turned into an error answer that makes WeChat send it again
@@ -317,6 +320,24 @@ def _payment_settle_atomic(
     logger.warning("payment %s for order %s (%s): refunding it", transaction_id, order.no, current)
     refund_for_attempt_locked(attempt=attempt, reason=reason)
     return SettleOutcome.REFUNDING
+
+
+def _order_balance_spend_record(*, order: Order, occurred_at: datetime) -> None:
+    """The stored value an order took at creation becomes spent when the order is paid: one
+    balance_spend ledger row ("balance:spend:<order no>"), in the transaction that won
+    pending → paid. (A cancelled order gives the balance back instead, see orders' lifecycle.)"""
+    if order.balance_fen:
+        ledger_record(
+            kind=LedgerEntry.Kind.BALANCE_SPEND,
+            direction=LedgerEntry.Direction.OUT,
+            channel=LedgerEntry.Channel.BALANCE,
+            amount_fen=order.balance_fen,
+            external_key=f"balance:spend:{order.no}",
+            occurred_at=occurred_at,
+            order_id=order.pk,
+            member_id=order.member_id,
+            note="余额支付",
+        )
 
 
 def _order_paid_effects_locked(*, order_id: int) -> None:

@@ -25,6 +25,7 @@ from catalog.models import StockLog
 from catalog.stock import StockLine, stock_release
 from mall.errors import RefundExceedsPaid, RefundNotAllowed, RefundNumberReused, WechatUnavailable
 from mall.money import mul_div_round_half_up
+from members.stored_value import stored_value_credit
 from orders.models import Order, OrderLine, OrderStatus
 from orders.services import ALLOWED_TRANSITIONS, order_transition
 
@@ -98,8 +99,9 @@ def refund_request(
     A repeated out_refund_no returns the first refund. `restock` puts the refunded quantities
     back in stock once the refund succeeds (the goods came back, or were never shipped).
 
-    Raises: Order.DoesNotExist, RefundNotAllowed (order status, unknown line, a stored-value
-    part), RefundExceedsPaid, RefundNumberReused.
+    Raises: Order.DoesNotExist, RefundNotAllowed (order status, unknown line),
+    RefundExceedsPaid, RefundNumberReused. The stored-value part (see _refund_split) goes
+    back to the balance when the refund succeeds: at once when WeChat has no part in it.
     """
     from ..tasks import refund_submit_task
 
@@ -138,7 +140,7 @@ def refund_request(
         RefundLine(refund=refund, order_line=line, quantity=qty, amount_fen=amount)
         for line, qty, amount in plan
     )
-    if amount_fen == 0:  # free lines: nothing to send anywhere
+    if wechat_fen == 0:  # free lines or all back to the balance: nothing to send to WeChat
         _refund_succeeded_locked(refund=refund, order=order, succeeded_at=timezone.now())
     else:
         refund_id = refund.pk
@@ -192,26 +194,22 @@ def _refund_split(
     *, order: Order, attempt: PaymentAttempt | None, amount_fen: int
 ) -> tuple[int, int]:
     """How a refund divides into (WeChat Pay, stored value): money goes back where it came
-    from, WeChat first up to what its payment still holds. The stored-value issue owns the
-    balance part (and may change the rule for mixed orders); until then it is refused.
+    from. Rule: WeChat first, up to what its payment still holds (paid minus refunds that
+    reserve it), then the balance, up to what the order took from it minus its reserving
+    refunds. The caller holds the order's lock, so the reservations are exact.
 
-    Raises: RefundNotAllowed, RefundExceedsPaid.
+    Raises: RefundExceedsPaid.
     """
+    reserving = Refund.objects.filter(order=order, status__in=Refund.RESERVING_STATUSES)
     wechat_left = 0
     if attempt is not None:
-        reserved = (
-            Refund.objects.filter(attempt=attempt, status__in=Refund.RESERVING_STATUSES).aggregate(
-                s=Sum("wechat_fen")
-            )["s"]
-            or 0
-        )
-        wechat_left = attempt.amount_fen - reserved
-    wechat_fen = min(amount_fen, max(wechat_left, 0))
+        reserved = reserving.filter(attempt=attempt).aggregate(s=Sum("wechat_fen"))["s"] or 0
+        wechat_left = max(attempt.amount_fen - reserved, 0)
+    balance_left = max(order.balance_fen - (reserving.aggregate(s=Sum("balance_fen"))["s"] or 0), 0)
+    wechat_fen = min(amount_fen, wechat_left)
     balance_fen = amount_fen - wechat_fen
-    if balance_fen > order.balance_fen:
-        raise RefundExceedsPaid(refundable_fen=wechat_left + order.balance_fen)
-    if balance_fen:
-        raise RefundNotAllowed("余额支付部分的退款尚未开通", balance_fen=balance_fen)
+    if balance_fen > balance_left:
+        raise RefundExceedsPaid(refundable_fen=wechat_left + balance_left)
     return wechat_fen, balance_fen
 
 
@@ -388,7 +386,21 @@ def _refund_succeeded_locked(
             member_id=order.member_id,
             note=refund.reason,
         )
-    # The stored-value issue credits refund.balance_fen back to the member here.
+    if refund.balance_fen and ledger_record(
+        kind=LedgerEntry.Kind.BALANCE_REFUND,
+        direction=LedgerEntry.Direction.IN,
+        channel=LedgerEntry.Channel.BALANCE,
+        amount_fen=refund.balance_fen,
+        external_key=f"balance:refund:{refund.out_refund_no}",
+        occurred_at=succeeded_at,
+        order_id=order.pk,
+        refund_id=refund.pk,
+        member_id=order.member_id,
+        note=refund.reason,
+    ):  # the ledger's unique key makes the credit happen once
+        stored_value_credit(
+            member_id=order.member_id, amount_fen=refund.balance_fen, reference=refund.out_refund_no
+        )
     Refund.objects.filter(pk=refund.pk).update(
         status=R.SUCCESS,
         succeeded_at=succeeded_at,
