@@ -172,6 +172,14 @@ class BalanceInsufficient(DomainError):
     default_message = "余额不足"
 
 
+class TopUpAmountInvalid(DomainError):
+    """A stored-value top-up amount outside 1 fen … TOP_UP_MAX_FEN."""
+
+    code = "top_up_amount_invalid"
+    status = 400
+    default_message = "充值金额无效"
+
+
 class PromotionUnavailable(DomainError):
     code = "promotion_unavailable"
     status = 409

@@ -26,6 +26,8 @@ from .models import (
     ReconciliationRun,
     Refund,
     RefundLine,
+    TopUp,
+    TopUpTier,
 )
 from .selectors import order_refundable_lines
 from .services import (
@@ -89,6 +91,8 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
 
     @admin.display(description="订单")
     def order_link(self, obj: PaymentAttempt) -> str:
+        if obj.order_id is None:
+            return f"充值 {obj.out_trade_no.rsplit('P', 1)[0]}"
         return _order_link(obj.order_id, obj.order.no)
 
     @admin.display(description="金额(元)", ordering="amount_fen")
@@ -358,3 +362,34 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
     @admin.display(description="本地退款(元)")
     def ours_refund_yuan(self, obj: ReconciliationRun) -> str:
         return yuan(obj.ours_refund_fen)
+
+
+@admin.register(TopUpTier)
+class TopUpTierAdmin(admin.ModelAdmin):
+    list_display = ["threshold_fen", "bonus_fen", "is_active"]
+    list_editable = ["is_active"]
+    list_filter = ["is_active"]
+
+
+@admin.register(TopUp)
+class TopUpAdmin(admin.ModelAdmin):
+    list_display = ["no", "member", "amount_fen", "bonus_fen", "status", "paid_at", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["no", "member__nickname"]
+    list_select_related = ["member"]
+    readonly_fields = [
+        "member",
+        "no",
+        "amount_fen",
+        "bonus_fen",
+        "status",
+        "client_token",
+        "paid_at",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -13,8 +13,60 @@ from members.models import Member
 from orders.models import Order, OrderLine
 
 
+class TopUpTier(models.Model):
+    """A stored-value bonus rule (充100送10): a top-up of at least threshold_fen gets bonus_fen;
+    the best active tier is decided when the top-up is created."""
+
+    threshold_fen = models.PositiveBigIntegerField("充值满(分)")
+    bonus_fen = models.PositiveBigIntegerField("赠送(分)")
+    is_active = models.BooleanField("启用", default=True)
+
+    class Meta:
+        verbose_name = "充值赠送档位"
+        verbose_name_plural = "充值赠送档位"
+        ordering = ["threshold_fen", "id"]
+
+    def __str__(self) -> str:
+        return f"充{self.threshold_fen}送{self.bonus_fen}"
+
+
+class TopUp(models.Model):
+    """A stored-value top-up paid by WeChat Pay; amount + bonus reach the balance when paid."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "待支付"
+        PAID = "paid", "已到账"
+        REFUNDED = "refunded", "已退款"
+
+    member = models.ForeignKey(
+        Member, verbose_name="会员", on_delete=models.PROTECT, related_name="top_ups"
+    )
+    no = models.CharField("充值单号", max_length=24, unique=True)
+    amount_fen = models.PositiveBigIntegerField("充值金额(分)")
+    bonus_fen = models.PositiveBigIntegerField("赠送金额(分)", default=0)
+    status = models.CharField("状态", max_length=10, choices=Status.choices, default=Status.PENDING)
+    client_token = models.CharField("幂等键", max_length=64)
+    paid_at = models.DateTimeField("到账时间", null=True, blank=True)
+    created_at = models.DateTimeField("创建时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "余额充值"
+        verbose_name_plural = "余额充值"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "client_token"], name="top_up_member_client_token"
+            ),
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="top_up_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.no
+
+
 class PaymentAttempt(models.Model):
-    """One WeChat Pay trade (unifiedorder) for an order: out_trade_no = order no + "P" + seq.
+    """One WeChat Pay trade (unifiedorder) for an order or a stored-value top-up (exactly one):
+    out_trade_no = order (or top-up) no + "P" + seq.
 
     An order gets a new attempt when its prepay can no longer be reused; at most one attempt
     pays the order, a second one that WeChat reports paid is recorded and refunded automatically.
@@ -29,7 +81,20 @@ class PaymentAttempt(models.Model):
     OPEN_STATUSES = (Status.CREATED, Status.PREPAID)
 
     order = models.ForeignKey(
-        Order, verbose_name="订单", on_delete=models.PROTECT, related_name="payment_attempts"
+        Order,
+        verbose_name="订单",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payment_attempts",
+    )
+    top_up = models.ForeignKey(
+        TopUp,
+        verbose_name="余额充值",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payment_attempts",
     )
     seq = models.PositiveIntegerField("序号")
     out_trade_no = models.CharField("商户订单号", max_length=32, unique=True)
@@ -52,6 +117,12 @@ class PaymentAttempt(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["order", "seq"], name="payment_attempt_order_seq"),
+            models.UniqueConstraint(fields=["top_up", "seq"], name="payment_attempt_top_up_seq"),
+            models.CheckConstraint(
+                condition=Q(order__isnull=False, top_up__isnull=True)
+                | Q(order__isnull=True, top_up__isnull=False),
+                name="payment_attempt_order_xor_top_up",
+            ),
         ]
         indexes = [
             models.Index(

@@ -12,7 +12,7 @@ import logging
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
@@ -20,11 +20,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mall.errors import OrderAlreadyPaid, OrderNotPayable, WechatUnavailable
+from mall.errors import (
+    IdempotencyKeyReused,
+    OrderAlreadyPaid,
+    OrderNotPayable,
+    TopUpAmountInvalid,
+    WechatUnavailable,
+)
 from mall.openapi import errors
 
 from .. import services, wechat
-from .serializers import OrderPayOutputSerializer, OrderPaySyncOutputSerializer
+from .serializers import (
+    BalanceOutputSerializer,
+    OrderPayOutputSerializer,
+    OrderPaySyncOutputSerializer,
+    TopUpCreateInputSerializer,
+    TopUpCreateOutputSerializer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +103,70 @@ class OrderPaySyncApi(MemberOrderApi):
                 }
             ).data
         )
+
+
+IDEMPOTENCY_KEY_MAX = 64
+
+
+class BalanceApi(APIView):
+    @extend_schema(
+        tags=["payments"],
+        summary="The member's stored-value balance and latest balance movements",
+        responses={200: BalanceOutputSerializer, **errors("not_authenticated")},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            BalanceOutputSerializer(services.balance_overview(member=request.user)).data
+        )
+
+
+class TopUpCreateApi(APIView):
+    @extend_schema(
+        tags=["payments"],
+        summary="Top up the balance by WeChat Pay: the wx.requestPayment parameters",
+        description="The bonus of the best active tier is fixed now and credited with the "
+        "amount once WeChat reports the payment. A repeated Idempotency-Key answers the same "
+        "top-up (and the same prepay while it is valid).",
+        request=TopUpCreateInputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                location=OpenApiParameter.HEADER,
+                required=True,
+                description="unique per top-up, ≤ 64 characters; reuse it on retries",
+            )
+        ],
+        responses={
+            200: TopUpCreateOutputSerializer,
+            **errors(
+                "invalid",
+                "not_authenticated",
+                TopUpAmountInvalid,
+                IdempotencyKeyReused,
+                WechatUnavailable,
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        client_token = request.headers.get("Idempotency-Key", "").strip()
+        if not client_token or len(client_token) > IDEMPOTENCY_KEY_MAX:
+            raise exceptions.ValidationError(
+                {
+                    "Idempotency-Key": [
+                        f"请求头 Idempotency-Key 必填，最长 {IDEMPOTENCY_KEY_MAX} 字符"
+                    ]
+                }
+            )
+        data = TopUpCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        answer = services.top_up_create(
+            member=request.user,
+            amount_fen=data.validated_data["amount_fen"],
+            client_token=client_token,
+            client_ip=_client_ip(request),
+        )
+        return Response(TopUpCreateOutputSerializer(answer).data)
 
 
 class RawXmlParser(BaseParser):

@@ -26,6 +26,7 @@ from .refunds import (
     refund_submit,
     refunds_sync,
 )
+from .top_ups import balance_overview, top_up_create, top_up_paid_locked
 
 __all__ = [
     "PAID_TRADE_STATES",
@@ -33,6 +34,7 @@ __all__ = [
     "RefundLineInput",
     "RefundOutcome",
     "SettleOutcome",
+    "balance_overview",
     "bill_parse",
     "ledger_record",
     "order_expire",
@@ -51,6 +53,8 @@ __all__ = [
     "refund_settle",
     "refund_submit",
     "refunds_sync",
+    "top_up_create",
+    "top_up_paid_locked",
     "wechat_bill_reconcile",
     "yuan_to_fen",
 ]

@@ -32,6 +32,7 @@ from .. import wechat
 from ..models import LedgerEntry, PaymentAttempt
 from .ledger import ledger_record
 from .refunds import refund_for_attempt_locked
+from .top_ups import top_up_paid_locked
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ SETTLE_FIELDS = (
     "order__member_id",
     "order__status",
     "order__balance_fen",
+    "top_up",
 )
 
 
@@ -276,6 +278,15 @@ def _payment_settle_atomic(
             transaction_id,
         )
         return SettleOutcome.CONFLICT
+    if attempt.top_up_id is not None:  # a stored-value top-up, not an order
+        top_up_paid_locked(
+            attempt=attempt,
+            transaction_id=transaction_id,
+            total_fee=total_fee,
+            paid_at=paid_at,
+            source=source,
+        )
+        return SettleOutcome.SETTLED
     order = attempt.order
     recorded = ledger_record(
         kind=LedgerEntry.Kind.WECHAT_PAYMENT,
@@ -501,7 +512,7 @@ def payment_attempts_sync(
     counts = {"queried": 0, "settled": 0, "closed": 0, "failed": 0}
     for attempt_id, order_status in rows:
         try:
-            if order_status == S.PENDING_PAYMENT:
+            if order_status in (S.PENDING_PAYMENT, None):  # None: a top-up's attempt
                 counts["queried"] += 1
                 state = payment_attempt_query(attempt_id=attempt_id, now=now)
                 counts["settled"] += state in PAID_TRADE_STATES
