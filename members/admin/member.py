@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Member, SubscribeMessage
+from ..models import Member, SubscribeMessage
 
 
 @admin.register(Member)

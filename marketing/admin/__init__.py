@@ -1,0 +1,1 @@
+"""The marketing admin, one module per area (Django imports this package)."""

@@ -1,0 +1,1 @@
+"""The marketing app's models, one module per area; everything is importable from here."""
