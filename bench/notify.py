@@ -34,6 +34,8 @@ from bench import common  # noqa: E402
 
 NOTIFY_PATH = "/api/v1/payments/wechat/notify"
 ORDER_PREFIX = "BN"  # bench orders: deleted at the start of each run
+PAYERS = 500  # orders are spread over this many members, as real payments are (a payment locks
+# its member's row for points and growth: one payer for every order would serialise them all)
 GOAL = 0.5
 CHUNK = 2000
 
@@ -93,7 +95,9 @@ def seed(count: int) -> list[str]:
     from wechat_sim.pay_sign import signed, to_xml
 
     bench_orders_delete()
-    member, _ = Member.objects.get_or_create(openid="bench-notify-payer")
+    openids = [f"bench-notify-payer-{n}" for n in range(PAYERS)]
+    Member.objects.bulk_create([Member(openid=openid) for openid in openids], ignore_conflicts=True)
+    members = list(Member.objects.filter(openid__in=openids).order_by("pk"))
     run = uuid.uuid4().hex[:6]
     now = timezone.now()
     bodies = []
@@ -102,7 +106,7 @@ def seed(count: int) -> list[str]:
         orders = Order.objects.bulk_create(
             Order(
                 no=no,
-                member=member,
+                member=members[n % len(members)],
                 client_token=no,
                 request_hash="bench",
                 delivery_type=Order.DeliveryType.EXPRESS,
@@ -111,7 +115,7 @@ def seed(count: int) -> list[str]:
                 wechat_pay_fen=1999,
                 expires_at=now + timezone.timedelta(hours=2),
             )
-            for no in numbers
+            for n, no in enumerate(numbers)
         )
         PaymentAttempt.objects.bulk_create(
             PaymentAttempt(
@@ -132,7 +136,7 @@ def seed(count: int) -> list[str]:
                 "mch_id": settings.WECHAT_MCH_ID,
                 "nonce_str": uuid.uuid4().hex,
                 "result_code": "SUCCESS",
-                "openid": member.openid,
+                "openid": order.member.openid,
                 "is_subscribe": "N",
                 "trade_type": "JSAPI",
                 "bank_type": "OTHERS",

@@ -7,6 +7,7 @@ category table, so it holds at any depth and the product queries need no joins.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
@@ -221,7 +222,12 @@ def sku_stock_levels(*, product_id: int) -> dict[int, int]:
     )
 
 
-def sku_pay_prices(*, skus: Sequence[Mapping[str, Any]], member_id: int | None) -> dict[int, int]:
+def sku_pay_prices(
+    *,
+    skus: Sequence[Mapping[str, Any]],
+    member_id: int | None,
+    limited_time: Mapping[int, tuple[int, datetime, int]] | None = None,
+) -> dict[int, int]:
     """{sku_id: the price this shopper pays before coupons}.
 
     EXTENSION POINT for member-level and flash-sale prices: today it is the SKU price. Those
@@ -230,8 +236,15 @@ def sku_pay_prices(*, skus: Sequence[Mapping[str, Any]], member_id: int | None) 
     will pass in their results here, e.g. `flash_prices: Mapping[int, int]`; this stays the
     one place that decides which price wins. It runs per request, after the cache, so a
     member-specific price is never cached for another shopper.
+
+    limited_time: {sku_id: (price_fen, ends_at, campaign_id)} of live 限时折扣 campaigns
+    (marketing's `limited_time_prices_for_skus`); the lower price wins.
     """
-    return {sku["id"]: sku["price_fen"] for sku in skus}
+    limited_time = limited_time or {}
+    return {
+        sku["id"]: min(sku["price_fen"], limited_time.get(sku["id"], (sku["price_fen"],))[0])
+        for sku in skus
+    }
 
 
 def product_detail_assemble(
@@ -239,17 +252,30 @@ def product_detail_assemble(
     base: Mapping[str, Any],
     stock_levels: Mapping[int, int] | None,
     member_id: int | None,
+    limited_time: Mapping[int, tuple[int, datetime, int]] | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """The detail answer from its cacheable base (ProductDetailBaseOutputSerializer's data plus
     `dimension_order`): fresh stock (when given), the spec matrix, each SKU's pay price and
-    the price summary."""
+    the price summary. limited_time (see sku_pay_prices) adds each such SKU's "promotion"
+    with its countdown (`seconds_left` at `now`); SKUs without one have no such key."""
+    limited_time = limited_time or {}
     skus = []
     for sku in base["skus"]:
         stock = sku["stock"] if stock_levels is None else stock_levels.get(sku["id"], 0)
         skus.append({**sku, "stock": stock, "in_stock": stock > 0})
-    pay_prices = sku_pay_prices(skus=skus, member_id=member_id)
+    pay_prices = sku_pay_prices(skus=skus, member_id=member_id, limited_time=limited_time)
     for sku in skus:
         sku["pay_price_fen"] = pay_prices[sku["id"]]
+        if sku["id"] in limited_time and now is not None:
+            price_fen, ends_at, campaign_id = limited_time[sku["id"]]
+            sku["promotion"] = {
+                "kind": "limited_time",
+                "campaign_id": campaign_id,
+                "price_fen": price_fen,
+                "ends_at": ends_at,
+                "seconds_left": max(0, int((ends_at - now).total_seconds())),
+            }
     buyable = [sku for sku in skus if sku["in_stock"]] or skus
     prices = [sku["price_fen"] for sku in skus]
     public = {key: value for key, value in base.items() if key != "dimension_order"}

@@ -9,6 +9,7 @@ from django.utils import timezone
 from catalog.models import Sku
 from mall.money import yuan
 from orders.models import Order, OrderStatus
+from payments.services import refunds_change_count
 
 
 def dashboard_figures(*, now: datetime | None = None) -> dict[str, Any]:
@@ -41,4 +42,5 @@ def dashboard_figures(*, now: datetime | None = None) -> dict[str, Any]:
         "to_pickup": orders["to_pickup"],
         "pending_payment": orders["pending_payment"],
         "low_stock": low_stock,
+        "refunds_change": refunds_change_count(),
     }

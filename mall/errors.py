@@ -64,6 +64,34 @@ class PhoneCodeInvalid(DomainError):
     default_message = "手机号授权已失效，请重新授权"
 
 
+class AlreadySignedIn(DomainError):
+    code = "already_signed_in"
+    status = 409
+    default_message = "今天已经签到过了"
+
+
+class SignInMakeupUnavailable(DomainError):
+    """A make-up sign-in (补签) when the rule does not allow it, or for a date out of range."""
+
+    code = "signin_makeup_unavailable"
+    status = 409
+    default_message = "该日期不能补签"
+
+
+class PointsAdjustInvalid(DomainError):
+    code = "points_adjust_invalid"
+    status = 400
+    default_message = "积分调整无效（数量不能为 0，须填写原因，扣减不能超过可用积分）"
+
+
+class TagNotManual(DomainError):
+    """Automatic tags (new, active, dormant, high value) are computed, not assigned by hand."""
+
+    code = "tag_not_manual"
+    status = 409
+    default_message = "自动标签由系统计算，不能手动添加或移除"
+
+
 # --- catalog ---
 class OutOfStock(DomainError):
     code = "out_of_stock"
@@ -120,6 +148,133 @@ class PriceAdjustInvalid(DomainError):
 
 
 # --- marketing ---
+# coupons
+class CouponNotFound(DomainError):
+    code = "coupon_not_found"
+    status = 404
+    default_message = "优惠券不存在"
+
+
+class CouponExpired(DomainError):
+    code = "coupon_expired"
+    status = 409
+    default_message = "优惠券已过期"
+
+
+class CouponNotStarted(DomainError):
+    code = "coupon_not_started"
+    status = 409
+    default_message = "优惠券尚未到使用时间"
+
+
+class CouponSoldOut(DomainError):
+    code = "coupon_sold_out"
+    status = 409
+    default_message = "优惠券已领完"
+
+
+class CouponLimitReached(DomainError):
+    code = "coupon_limit_reached"
+    status = 409
+    default_message = "已达到每人限领数量"
+
+
+class CouponCodeInvalid(DomainError):
+    code = "coupon_code_invalid"
+    default_message = "兑换码无效"
+
+
+class CouponCodeUsed(DomainError):
+    code = "coupon_code_used"
+    status = 409
+    default_message = "兑换码已被使用"
+
+
+class CouponNotApplicable(DomainError):
+    code = "coupon_not_applicable"
+    status = 409
+    default_message = "该优惠券不适用于本单商品"
+
+
+class GroupUnavailable(DomainError):
+    code = "group_unavailable"
+    status = 409
+    default_message = "该团已结束或不存在"
+
+
+class GroupFull(DomainError):
+    code = "group_full"
+    status = 409
+    default_message = "该团已满员，请开新团或参加其他团"
+
+
+class GroupAlreadyJoined(DomainError):
+    code = "group_already_joined"
+    status = 409
+    default_message = "你已在该团中，不能重复参团"
+
+
+class FlashNotStarted(DomainError):
+    code = "flash_not_started"
+    default_message = "秒杀尚未开始"
+
+
+class FlashEnded(DomainError):
+    code = "flash_ended"
+    default_message = "秒杀已结束"
+
+
+class FlashSoldOut(DomainError):
+    code = "flash_sold_out"
+    status = 409
+    default_message = "已抢光"
+
+
+class FlashLimitReached(DomainError):
+    code = "flash_limit_reached"
+    status = 409
+    default_message = "已达每人限购数量"
+
+
+class FlashNotAdmitted(DomainError):
+    """Ordering a flash item needs a live admission (POST flash/items/{id}/admit) of this member."""
+
+    code = "flash_not_admitted"
+    status = 409
+    default_message = "抢购资格已失效，请重新抢购"
+
+
+class PointsMallItemUnavailable(DomainError):
+    code = "points_mall_item_unavailable"
+    status = 409
+    default_message = "该积分商品已下架或不存在"
+
+
+class PointsMallSoldOut(DomainError):
+    code = "points_mall_sold_out"
+    status = 409
+    default_message = "该积分商品已兑完"
+
+
+class PointsMallLimitReached(DomainError):
+    code = "points_mall_limit_reached"
+    status = 409
+    default_message = "已达到每人兑换上限"
+
+
+class CampaignInvalid(DomainError):
+    """A campaign's settings do not add up (window, tiers, items, bundle or gift numbers)."""
+
+    code = "campaign_invalid"
+    default_message = "活动设置有误"
+
+
+class CampaignPurchaseLimitReached(DomainError):
+    """More units at a 限时折扣 price than the member's 限购 leaves (the conditional UPDATE lost)."""
+
+    code = "campaign_purchase_limit_reached"
+    status = 409
+    default_message = "超出活动限购数量"
 
 
 # --- orders ---
@@ -156,6 +311,14 @@ class PointsUnavailable(DomainError):
     code = "points_unavailable"
     status = 409
     default_message = "积分不可用于本单"
+
+
+class PointsInsufficient(DomainError):
+    """A points spend larger than the member's spendable points (the conditional UPDATE matched no row)."""
+
+    code = "points_insufficient"
+    status = 409
+    default_message = "积分不足"
 
 
 class BalanceUnavailable(DomainError):
@@ -242,6 +405,31 @@ class RefundNumberReused(DomainError):
     code = "refund_number_reused"
     status = 422
     default_message = "退款单号已用于另一笔订单"
+
+
+class TopUpNotRefundable(DomainError):
+    """Only a top-up that reached the balance (paid) can be refunded."""
+
+    code = "top_up_not_refundable"
+    status = 409
+    default_message = "该充值当前不能退款"
+
+
+class TopUpBalanceSpent(DomainError):
+    """The balance no longer holds the top-up's amount + bonus: part of it was spent. Refused
+    (no partial refund), as shops do: the shopper's balance is never refunded below its bonus."""
+
+    code = "top_up_balance_spent"
+    status = 409
+    default_message = "充值金额已部分使用，不能退款"
+
+
+class RefundNotRetryable(DomainError):
+    """Only a refund WeChat reported as CHANGE (退款异常) can be re-submitted."""
+
+    code = "refund_not_retryable"
+    status = 409
+    default_message = "该退款不是退款异常状态，不能重新提交"
 
 
 def all_domain_errors() -> list[type[DomainError]]:

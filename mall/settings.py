@@ -178,8 +178,18 @@ ORDER_SHIPPING_UPLOAD_RETRY_BASE_SECONDS = env.int(
 ORDER_SHIPPING_UPLOAD_MAX_RETRIES = env.int("ORDER_SHIPPING_UPLOAD_MAX_RETRIES", default=12)
 CART_MAX_ITEMS = env.int("CART_MAX_ITEMS", default=100)
 # Discount providers applied in this order by orders.pricing.price_cart (dotted paths to classes
-# or objects with `key`, `load(*, member, lines, now)` and `apply(*, lines, loaded, goods_left_fen)`).
-ORDER_DISCOUNT_PROVIDERS: list[str] = []
+# or objects; the contract is mall/discounts.py).
+ORDER_DISCOUNT_PROVIDERS: list[str] = [
+    "marketing.providers.flash_sale.FlashSaleProvider",
+    "marketing.providers.group_buy.GroupBuyProvider",
+    "marketing.providers.points_mall.PointsMallProvider",
+    "marketing.providers.campaigns.LimitedTimeProvider",  # 限时折扣
+    "members.providers.LevelDiscountProvider",  # 5th in pricing.md's order
+    "marketing.providers.campaigns.PromotionProvider",  # 满减/满折, N元N件, 买赠, coupons
+]
+# Points at checkout: POINTS_PER_YUAN points pay 1 yuan, for at most this % of what is left to pay.
+POINTS_PER_YUAN = env.int("POINTS_PER_YUAN", default=100)
+POINTS_MAX_DEDUCT_PERCENT = env.int("POINTS_MAX_DEDUCT_PERCENT", default=50)
 CELERY_BEAT_SCHEDULE["orders-sweep"] = {"task": "orders.tasks.orders_sweep_task", "schedule": 60.0}
 
 # --- payments ---
@@ -203,6 +213,80 @@ CELERY_BEAT_SCHEDULE["payments-refunds-sync"] = {
 CELERY_BEAT_SCHEDULE["payments-reconcile"] = {  # WeChat's bill of a day is ready from 09:00
     "task": "payments.tasks.reconcile_task",
     "schedule": crontab(hour=9, minute=30),
+}
+
+# --- referral, tags, journeys, points mall ---
+# Points to the inviter and the invitee when the invitee's first paid order is past after-sales.
+REFERRAL_INVITER_POINTS = env.int("REFERRAL_INVITER_POINTS", default=500)
+REFERRAL_INVITEE_POINTS = env.int("REFERRAL_INVITEE_POINTS", default=200)
+REFERRAL_LANDING_PAGE = env.str("REFERRAL_LANDING_PAGE", default="pages/index/index")
+REFERRAL_BATCH_SIZE = env.int("REFERRAL_BATCH_SIZE", default=500)
+# Automatic member tags: new (registered within N days), active (paid within N days), dormant
+# (last paid order more than N days ago), high value (paid in total ≥ N fen).
+TAG_NEW_DAYS = env.int("TAG_NEW_DAYS", default=30)
+TAG_ACTIVE_DAYS = env.int("TAG_ACTIVE_DAYS", default=30)
+TAG_DORMANT_DAYS = env.int("TAG_DORMANT_DAYS", default=90)
+TAG_HIGH_VALUE_FEN = env.int("TAG_HIGH_VALUE_FEN", default=100_000)
+TAG_REFRESH_BATCH_SIZE = env.int("TAG_REFRESH_BATCH_SIZE", default=10_000)  # member ids per txn
+# Replenish journeys look back this many days past a rule's cycle (a new rule does not reach
+# years-old orders); win-back goes to members whose last paid order is WINBACK_DORMANT_DAYS old.
+JOURNEY_LOOKBACK_DAYS = env.int("JOURNEY_LOOKBACK_DAYS", default=7)
+JOURNEY_BATCH_SIZE = env.int("JOURNEY_BATCH_SIZE", default=1000)
+WINBACK_DORMANT_DAYS = env.int("WINBACK_DORMANT_DAYS", default=90)
+WINBACK_COUPON_TEMPLATE_ID = env.int("WINBACK_COUPON_TEMPLATE_ID", default=0)  # 0: off
+RECOMMENDATIONS_LIMIT = env.int("RECOMMENDATIONS_LIMIT", default=10)
+CELERY_BEAT_SCHEDULE["members-tags-refresh"] = {
+    "task": "members.tasks.tags_auto_refresh_task",
+    "schedule": crontab(hour=3, minute=10),
+}
+CELERY_BEAT_SCHEDULE["marketing-journeys"] = {
+    "task": "marketing.tasks.journeys.journeys_run_task",
+    "schedule": crontab(hour=10, minute=0),  # a reminder arrives in the morning, not at 3 am
+}
+CELERY_BEAT_SCHEDULE["marketing-referrals-reward"] = {
+    "task": "marketing.tasks.journeys.referrals_reward_task",
+    "schedule": 3600.0,
+}
+
+# --- flash sale (秒杀) ---
+# Unpaid flash orders are cancelled after this many seconds (their units back to the flash pool);
+# an admission (POST flash/items/{id}/admit) is valid this long for placing the order.
+FLASH_SALE_PAYMENT_TIMEOUT = env.int("FLASH_SALE_PAYMENT_TIMEOUT", default=300)
+FLASH_SALE_ADMISSION_TTL = env.int("FLASH_SALE_ADMISSION_TTL", default=120)
+CELERY_BEAT_SCHEDULE["flash-counters-reconcile"] = {
+    "task": "marketing.tasks.flash_sale.flash_counters_reconcile_task",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["flash-sessions-end"] = {
+    "task": "marketing.tasks.flash_sale.flash_sessions_end_task",
+    "schedule": 60.0,
+}
+
+# --- campaigns (满减/满折, 限时折扣, N元N件, 买赠) ---
+# Pricing and the product API read live campaigns from a cache this old at most (changes made
+# through the services and the admin clear it at once; windows open and close on time anyway).
+CAMPAIGN_CACHE_SECONDS = env.int("CAMPAIGN_CACHE_SECONDS", default=60)
+
+# --- group buying (拼团) ---
+# Groups past their deadline and failed groups' unrefunded orders handled per sweep run.
+GROUP_BUY_EXPIRE_BATCH_SIZE = env.int("GROUP_BUY_EXPIRE_BATCH_SIZE", default=200)
+CELERY_BEAT_SCHEDULE["group-buys-expire"] = {
+    "task": "payments.tasks.group_buys_expire_task",
+    "schedule": 60.0,
+}
+
+# --- member levels, points, sign-in, task cards ---
+POINTS_PER_YUAN_PAID = env.int("POINTS_PER_YUAN_PAID", default=1)  # × the level's multiplier
+POINTS_EXPIRE_DAYS = env.int("POINTS_EXPIRE_DAYS", default=365)  # each lot, after it is earned
+POINTS_EXPIRY_NOTICE_DAYS = env.int("POINTS_EXPIRY_NOTICE_DAYS", default=7)
+POINTS_BATCH_SIZE = env.int("POINTS_BATCH_SIZE", default=500)
+CELERY_BEAT_SCHEDULE["members-points-vest"] = {
+    "task": "members.tasks.points_vest_task",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["members-points-expire"] = {
+    "task": "members.tasks.points_expire_task",
+    "schedule": crontab(hour=2, minute=30),
 }
 
 LOGGING = {

@@ -1,12 +1,14 @@
 """Member writes: login, phone binding, subscribe messages."""
 
+import json
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -25,8 +27,9 @@ LOGIN_CODE_ERRCODES = {
 }
 
 
-def member_login(*, code: str) -> tuple[Member, str]:
-    """Exchange a wx.login code for a member and a new API token.
+def member_login(*, code: str, inviter: str = "") -> tuple[Member, str]:
+    """Exchange a wx.login code for a member and a new API token. `inviter` (an invite code or
+    scene) is bound at the member's first login only (members.referral.referral_bind).
 
     Raises: WechatLoginFailed (bad or used code), WechatUnavailable.
     """
@@ -36,13 +39,17 @@ def member_login(*, code: str) -> tuple[Member, str]:
         if exc.errcode in LOGIN_CODE_ERRCODES:
             raise WechatLoginFailed(errcode=exc.errcode) from exc
         raise
-    member = _member_upsert(
+    member, created = _member_upsert(
         openid=session.openid, unionid=session.unionid, session_key=session.session_key
     )
+    if created and inviter:
+        from .referral import referral_bind
+
+        referral_bind(invitee=member, inviter_code=inviter)
     return member, member_token_issue(member=member)
 
 
-def _member_upsert(*, openid: str, unionid: str | None, session_key: str) -> Member:
+def _member_upsert(*, openid: str, unionid: str | None, session_key: str) -> tuple[Member, bool]:
     now = timezone.now()
     for _ in range(2):  # two first logins of one openid race on the unique constraint
         with transaction.atomic():
@@ -54,18 +61,19 @@ def _member_upsert(*, openid: str, unionid: str | None, session_key: str) -> Mem
                 if unionid and not member.unionid:
                     member.unionid = unionid
                 member.save(update_fields=["session_key", "last_login_at", "unionid"])
-                return member
+                return member, False
             try:
                 with transaction.atomic():
-                    return Member.objects.create(
+                    created = Member.objects.create(
                         openid=openid,
                         unionid=unionid or None,
                         session_key=session_key,
                         last_login_at=now,
                     )
+                    return created, True
             except IntegrityError:
                 continue
-    return Member.objects.get(openid=openid)
+    return Member.objects.get(openid=openid), False
 
 
 def member_token_issue(*, member: Member) -> str:
@@ -91,6 +99,10 @@ def member_phone_bind(*, member: Member, code: str) -> str:
         raise
     Member.objects.filter(pk=member.pk).update(phone=phone)
     member.phone = phone
+    from .task_cards import task_complete, task_profile_check
+
+    task_complete(member_id=member.pk, code="bind_phone")
+    task_profile_check(member=member)
     return phone
 
 
@@ -122,6 +134,50 @@ def subscribe_message_queue(
         return None  # a concurrent caller recorded the same message
     transaction.on_commit(lambda: subscribe_message_send_task.delay(message.pk))
     return message
+
+
+SUBSCRIBE_MESSAGES_PER_TASK = 500
+_MESSAGES_INSERT_SQL = """
+INSERT INTO members_subscribemessage
+    (member_id, template_key, page, data, dedup_key, status, attempts, last_error, created_at)
+SELECT m, t, p, d::jsonb, k, 'pending', 0, '', %s
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[]) AS x(m, t, p, d, k)
+ON CONFLICT (dedup_key) DO NOTHING
+RETURNING id
+"""
+
+
+def subscribe_messages_queue_many(*, messages: Sequence[dict[str, Any]]) -> list[int]:
+    """subscribe_message_queue for many messages in one statement (batch jobs: journeys); each
+    dict has member_id, template_key, data, page, dedup_key. A dedup_key recorded before is
+    skipped. Returns the ids recorded; they are sent by workers after the caller commits."""
+    from .tasks import subscribe_messages_send_batch_task
+
+    if not messages:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MESSAGES_INSERT_SQL,
+            [
+                timezone.now(),
+                [m["member_id"] for m in messages],
+                [m["template_key"] for m in messages],
+                [m.get("page", "") for m in messages],
+                [json.dumps(m["data"], ensure_ascii=False) for m in messages],
+                [m.get("dedup_key") for m in messages],
+            ],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+
+    def enqueue() -> None:
+        # One task per chunk, not per message: publishing is the cost of a batch job here.
+        for start in range(0, len(ids), SUBSCRIBE_MESSAGES_PER_TASK):
+            subscribe_messages_send_batch_task.delay(
+                ids[start : start + SUBSCRIBE_MESSAGES_PER_TASK]
+            )
+
+    transaction.on_commit(enqueue)
+    return ids
 
 
 class SubscribeMessageRetryableError(Exception):

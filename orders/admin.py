@@ -26,6 +26,7 @@ from django.utils.html import format_html, format_html_join
 
 from mall.errors import DomainError
 from mall.money import yuan
+from marketing.services.group_buy import GROUP_BUY_KINDS, group_buy_order_status_label
 
 from .exports import order_destination_text, orders_export_tempfile
 from .models import (
@@ -219,6 +220,7 @@ ORDER_DETAIL_FIELDSETS = [
                 "no",
                 "status_display",
                 "kind",
+                "group_status_display",
                 "member_display",
                 "created_at",
                 "expires_at",
@@ -336,6 +338,12 @@ class OrderAdmin(admin.ModelAdmin):
         return f"{title} 等{quantity}件" if quantity > 1 else title
 
     # --- detail ---
+    @admin.display(description="拼团状态")
+    def group_status_display(self, order: Order) -> str:
+        if order.promotion_kind not in GROUP_BUY_KINDS:
+            return "—"
+        return group_buy_order_status_label(order.pk) or "—"
+
     @admin.display(description="快递公司")
     def carrier_display(self, order: Order) -> str:
         return carrier_label(order.carrier) if order.carrier else "—"

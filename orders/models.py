@@ -220,6 +220,9 @@ class Order(models.Model):
     payable_fen = models.PositiveBigIntegerField("应付(分)")
     wechat_pay_fen = models.PositiveBigIntegerField("微信支付(分)")
     note = models.CharField("买家留言", max_length=200, blank=True)
+    # The promotion the shopper chose (flash sale, group buy, points mall …), as in the checkout.
+    promotion_kind = models.CharField("活动类型", max_length=20, blank=True, default="")
+    promotion_id = models.BigIntegerField("活动ID", null=True, blank=True)
     merchant_note = models.CharField("商家备注", max_length=500, blank=True)
     carrier = models.CharField("快递公司", max_length=32, blank=True)
     tracking_no = models.CharField("快递单号", max_length=64, blank=True)
@@ -293,6 +296,8 @@ class OrderLine(models.Model):
     discount_fen = models.PositiveBigIntegerField("优惠分摊(分)", default=0)
     paid_fen = models.PositiveBigIntegerField("实付分摊(分)")
     refunded_quantity = models.PositiveIntegerField("已退数量", default=0)
+    # The provider whose own pool reserved this line's units (a flash sale), else "": the SKU's stock.
+    stock_held_by = models.CharField("库存来源", max_length=20, blank=True, default="")
     refunded_fen = models.PositiveBigIntegerField("已退金额(分)", default=0)
 
     class Meta:

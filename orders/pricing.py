@@ -11,8 +11,10 @@ Order of the computation (each step capped by what is left, never negative):
    charge 0 fen), and allocated to lines (remainder to the last line, no line below 0);
 3. shipping per freight template group; "free over" compares the group's goods **after**
    discounts (what the shopper really pays for the goods) with the template's threshold;
-4. points (not available yet, must be 0), then stored value: min(requested, member balance,
-   payable);
+4. points: min(requested, member's points) worth `rule.points_per_yuan` per 100 fen, capped at
+   `rule.max_percent` % of what is left to pay and leaving at least 1 fen; allocated to lines by
+   what each has left; plus the points some adjustments cost (a points-mall exchange); then stored
+   value: min(requested, member balance, payable);
 5. payable = goods − discounts + shipping − points; wechat_pay = payable − balance.
 Shipping is allocated to lines too (by goods after discounts), so Σ line paid_fen = payable_fen.
 """
@@ -27,14 +29,11 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from mall.errors import (
-    BalanceUnavailable,
-    CouponUnavailable,
-    DeliveryUnavailable,
-    PointsUnavailable,
-    PromotionUnavailable,
-)
+from mall.discounts import Adjustment, PointsRule, PricingChoices
+from mall.errors import BalanceUnavailable, DeliveryUnavailable, PointsUnavailable
 from mall.money import allocate
+
+__all__ = ["Adjustment", "PointsRule", "PricingChoices", "price_cart"]
 
 EXPRESS = "express"
 PICKUP = "pickup"
@@ -82,6 +81,7 @@ class PricingLine:
     title: str
     spec_text: str
     image_url: str
+    category_ids: tuple[int, ...] = ()  # the product's category and its ancestors
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,7 @@ class PricingInputs:
     promotion: PromotionChoice | None = None
     member_points_balance: int = 0
     member_balance_fen: int = 0
+    points_rule: PointsRule = field(default_factory=PointsRule)
 
 
 # --- outputs ---
@@ -144,6 +145,7 @@ class QuoteLine:
     paid_fen: int = 0
     # Per source, e.g. (("full_reduction", 300), ("coupon", 100)): what a refund gives back.
     discount_parts: tuple[tuple[str, int], ...] = ()
+    category_ids: tuple[int, ...] = ()
     weight_g: int = 0
     freight_template_id: int | None = None
     title: str = ""
@@ -156,23 +158,12 @@ class QuoteLine:
 
 
 @dataclass(frozen=True)
-class Adjustment:
-    """A named discount a provider offers. Give either line_weights (allocate amount_fen in
-    proportion, e.g. only the eligible lines) or line_amounts (exact per-line parts); neither:
-    in proportion to each line's goods left."""
-
-    source: str
-    name: str
-    amount_fen: int
-    line_weights: tuple[int, ...] | None = None
-    line_amounts: tuple[int, ...] | None = None
-
-
-@dataclass(frozen=True)
 class Discount:
     source: str
     name: str
     amount_fen: int
+    ref: str = ""  # what the order takes, e.g. "coupon:12"
+    auto: bool = False  # chosen for the shopper (the best combination), not by them
 
 
 @dataclass(frozen=True)
@@ -194,11 +185,15 @@ class Quote:
 
 
 class DiscountProvider(Protocol):
-    """An extension point of price_cart (marketing promotions, member levels, coupons …)."""
+    """An extension point of price_cart (marketing promotions, member levels, coupons …); the
+    whole contract, with the optional commit / stock_held_skus / payment_timeout_s, is in
+    mall/discounts.py."""
 
     key: str
 
-    def load(self, *, member: Any, lines: Sequence[PricingLine], now: Any) -> Any:
+    def load(
+        self, *, member: Any, lines: Sequence[PricingLine], now: Any, choices: PricingChoices
+    ) -> Any:
         """Read what apply() needs (queries allowed); called by pricing_inputs_load."""
 
     def apply(
@@ -227,7 +222,7 @@ def price_cart(inputs: PricingInputs) -> Quote:
     Raises: CouponUnavailable, PointsUnavailable, BalanceUnavailable, PromotionUnavailable,
     DeliveryUnavailable.
     """
-    _check_not_available_yet(inputs)
+    _check_choices(inputs)
     lines = tuple(
         QuoteLine(
             sku_id=line.sku_id,
@@ -240,6 +235,7 @@ def price_cart(inputs: PricingInputs) -> Quote:
             title=line.title,
             spec_text=line.spec_text,
             image_url=line.image_url,
+            category_ids=line.category_ids,
         )
         for line in inputs.lines
     )
@@ -248,6 +244,7 @@ def price_cart(inputs: PricingInputs) -> Quote:
     goods_floor_fen = 1 if goods_fen > 0 else 0
 
     discounts: list[Discount] = []
+    points_cost = 0
     for loaded in inputs.discounts:
         goods_left = sum(line.goods_left_fen for line in lines)
         for adjustment in loaded.provider.apply(
@@ -255,6 +252,7 @@ def price_cart(inputs: PricingInputs) -> Quote:
         ):
             goods_left = sum(line.goods_left_fen for line in lines)
             amount = max(0, min(adjustment.amount_fen, goods_left - goods_floor_fen))
+            points_cost += adjustment.points_cost
             if amount == 0:
                 continue
             parts = _adjustment_parts(adjustment, amount, lines)
@@ -268,7 +266,11 @@ def price_cart(inputs: PricingInputs) -> Quote:
                 else line
                 for line, part in zip(lines, parts, strict=True)
             )
-            discounts.append(Discount(adjustment.source, adjustment.name, amount))
+            discounts.append(
+                Discount(
+                    adjustment.source, adjustment.name, amount, adjustment.ref, adjustment.auto
+                )
+            )
 
     shipping_fen = _shipping_fen(inputs, lines)
     shipping_parts = allocate(shipping_fen, [line.goods_left_fen for line in lines])
@@ -280,7 +282,32 @@ def price_cart(inputs: PricingInputs) -> Quote:
         )
         for line, share in zip(lines, shipping_parts, strict=True)
     )
-    points_used, points_fen = 0, 0  # later: a points provider, capped by what is left
+    points_fen, points_for_fen = points_deduction(
+        requested=inputs.points,
+        available=inputs.member_points_balance - points_cost,
+        rule=inputs.points_rule,
+        left_to_pay_fen=sum(line.paid_fen for line in lines),
+    )
+    if points_fen:
+        point_parts = allocate_capped(
+            points_fen,
+            [line.paid_fen for line in lines],
+            [line.paid_fen for line in lines],
+        )
+        lines = tuple(
+            replace(
+                line,
+                discount_fen=line.discount_fen + part,
+                discount_parts=(*line.discount_parts, ("points", part)),
+                paid_fen=line.paid_fen - part,
+            )
+            if part
+            else line
+            for line, part in zip(lines, point_parts, strict=True)
+        )
+    points_used = points_cost + points_for_fen
+    if points_cost > inputs.member_points_balance:
+        raise PointsUnavailable("积分不足", points=points_cost)
     payable_fen = goods_fen - sum(d.amount_fen for d in discounts) + shipping_fen - points_fen
     # Stored value: what the shopper asks to use, capped by the balance and the payable. When it
     # does not cover the whole payable, WeChat charges the rest (≥ 1 fen, as it is an int > 0).
@@ -299,16 +326,29 @@ def price_cart(inputs: PricingInputs) -> Quote:
     )
 
 
-def _check_not_available_yet(inputs: PricingInputs) -> None:
-    # Coupons, points and promotions arrive with later issues, as providers.
-    if inputs.coupon_id is not None:
-        raise CouponUnavailable(coupon_id=inputs.coupon_id)
-    if inputs.points:
+def _check_choices(inputs: PricingInputs) -> None:
+    # Coupons and promotions are judged by the providers that handle them (pricing_inputs_load).
+    if inputs.points < 0:
         raise PointsUnavailable(points=inputs.points)
     if inputs.balance_fen < 0:
         raise BalanceUnavailable(balance_fen=inputs.balance_fen)
-    if inputs.promotion is not None:
-        raise PromotionUnavailable(kind=inputs.promotion.kind, id=inputs.promotion.id)
+
+
+def points_deduction(
+    *, requested: int, available: int, rule: PointsRule, left_to_pay_fen: int
+) -> tuple[int, int]:
+    """(fen the points pay, points that takes): whole fen only, at most `max_percent` % of what
+    is left to pay and never all of it (WeChat Pay cannot charge 0 fen; stored value may still
+    pay the rest). Points worth less than 1 fen are not taken."""
+    points = max(0, min(requested, available))
+    if not points or left_to_pay_fen <= 1:
+        return 0, 0
+    cap_fen = min(left_to_pay_fen * rule.max_percent // 100, left_to_pay_fen - 1)
+    fen = min(points * 100 // rule.points_per_yuan, cap_fen)
+    if fen <= 0:
+        return 0, 0
+    # The fewest points worth `fen` (ceil), never more than the shopper offered.
+    return fen, min(points, -(-fen * rule.points_per_yuan // 100))
 
 
 def _adjustment_parts(
@@ -397,7 +437,13 @@ def quote_as_breakdown(quote: Quote) -> dict[str, Any]:
     return {
         "goods_fen": quote.goods_fen,
         "discounts": [
-            {"source": d.source, "name": d.name, "amount_fen": d.amount_fen}
+            {
+                "source": d.source,
+                "name": d.name,
+                "amount_fen": d.amount_fen,
+                "ref": d.ref,
+                "auto": d.auto,
+            }
             for d in quote.discounts
         ],
         "shipping_fen": quote.shipping_fen,

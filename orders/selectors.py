@@ -12,8 +12,17 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from catalog.models import Sku
-from mall.errors import CartEmpty, DeliveryUnavailable, OutOfStock, ProductUnavailable
+from mall.discounts import PricingChoices
+from mall.errors import (
+    CartEmpty,
+    CouponUnavailable,
+    DeliveryUnavailable,
+    OutOfStock,
+    ProductUnavailable,
+    PromotionUnavailable,
+)
 from members.models import Member
+from members.points import points_rule_get
 
 from .models import (
     Address,
@@ -64,6 +73,16 @@ def sku_spec_text(sku: Sku) -> str:
     if sku.spec_key:
         return sku.spec_key.replace("|", " ")
     return " ".join(f"{name}:{value}" for name, value in (sku.specs or {}).items())
+
+
+def sku_category_ids(sku: Sku) -> tuple[int, ...]:
+    """The product's category and its ancestors, nearest first (needs `SKU_RELATED`)."""
+    ids = []
+    category = sku.product.category
+    while category is not None:
+        ids.append(category.pk)
+        category = category.parent
+    return tuple(ids)
 
 
 def sku_image_url(sku: Sku) -> str:
@@ -211,7 +230,8 @@ def pricing_inputs_load(
     loads).
 
     Raises: ProductUnavailable, OutOfStock (fewer units than asked right now; the reservation at
-    order creation is the judge), DeliveryUnavailable.
+    order creation is the judge), DeliveryUnavailable, CouponUnavailable / PromotionUnavailable
+    (no provider judges the choice) and what the providers raise.
     """
     lines = merge_lines(lines)
     skus = skus_for_sale(sku_ids=[line.sku_id for line in lines])
@@ -219,8 +239,6 @@ def pricing_inputs_load(
         sku = skus.get(line.sku_id)
         if sku is None or not sku_is_available(sku):
             raise ProductUnavailable(sku_id=line.sku_id)
-        if sku.stock < line.quantity:
-            raise OutOfStock(sku_id=line.sku_id, requested=line.quantity, available=sku.stock)
 
     delivery_info = _delivery_info(member=member, delivery=delivery)
     product_ids = {skus[line.sku_id].product_id for line in lines}
@@ -241,15 +259,31 @@ def pricing_inputs_load(
             title=skus[line.sku_id].product.title,
             spec_text=sku_spec_text(skus[line.sku_id]),
             image_url=sku_image_url(skus[line.sku_id]),
+            category_ids=sku_category_ids(skus[line.sku_id]),
         )
         for line in lines
     )
+    choices = PricingChoices(
+        coupon_id=coupon_id,
+        points=points,
+        promotion_kind=promotion.kind if promotion else None,
+        promotion_id=promotion.id if promotion else None,
+    )
+    providers = discount_providers()
+    _choices_check_judged(choices, providers)
     discounts = tuple(
         LoadedDiscount(
-            provider=provider, loaded=provider.load(member=member, lines=pricing_lines, now=now)
+            provider=provider,
+            loaded=provider.load(member=member, lines=pricing_lines, now=now, choices=choices),
         )
-        for provider in discount_providers()
+        for provider in providers
     )
+    # Units a promotion holds in its own pool (a flash sale) are not taken from the SKU's stock.
+    held = stock_held_skus(discounts)
+    for line in lines:
+        sku = skus[line.sku_id]
+        if line.sku_id not in held and sku.stock < line.quantity:
+            raise OutOfStock(sku_id=line.sku_id, requested=line.quantity, available=sku.stock)
     return PricingInputs(
         lines=pricing_lines,
         delivery=delivery_info,
@@ -262,7 +296,29 @@ def pricing_inputs_load(
         promotion=promotion,
         member_points_balance=member.points_balance,
         member_balance_fen=member.balance_fen,
+        points_rule=points_rule_get(),
     )
+
+
+def _choices_check_judged(choices: PricingChoices, providers: Sequence[Any]) -> None:
+    """A coupon or promotion that no provider judges cannot be used (rather than be ignored)."""
+    if choices.coupon_id and not any(getattr(p, "handles_coupons", False) for p in providers):
+        raise CouponUnavailable(coupon_id=choices.coupon_id)
+    if choices.promotion_kind is not None and not any(
+        choices.promotion_kind in getattr(p, "promotion_kinds", ()) for p in providers
+    ):
+        raise PromotionUnavailable(kind=choices.promotion_kind, id=choices.promotion_id)
+
+
+def stock_held_skus(discounts: Sequence[LoadedDiscount]) -> dict[int, str]:
+    """{sku_id: provider key} of the lines whose units a provider reserves from its own pool."""
+    held: dict[int, str] = {}
+    for loaded in discounts:
+        method = getattr(loaded.provider, "stock_held_skus", None)
+        if method is not None:
+            for sku_id in method(loaded=loaded.loaded):
+                held.setdefault(sku_id, loaded.provider.key)
+    return held
 
 
 def _delivery_info(*, member: Member, delivery: DeliveryChoice) -> DeliveryInfo:

@@ -33,8 +33,10 @@ from .selectors import order_refundable_lines
 from .services import (
     RefundLineInput,
     payment_attempt_query,
+    refund_change_retry,
     refund_query_sync,
     refund_request,
+    top_up_refund,
 )
 
 
@@ -180,29 +182,38 @@ class RefundApplyForm(forms.Form):
         ]
 
 
+def _top_up_link(top_up_id: int | None, text: str) -> str:
+    if top_up_id is None:
+        return "-"
+    url = reverse("admin:payments_topup_change", args=[top_up_id])
+    return format_html('<a href="{}">充值 {}</a>', url, text)
+
+
 @admin.register(Refund)
 class RefundAdmin(admin.ModelAdmin):
     list_display = [
         "out_refund_no",
         "order_link",
         "amount",
-        "status",
+        "status_label",
         "is_automatic",
         "restock",
         "requested_by",
         "created_at",
         "succeeded_at",
     ]
+    # status=change is 退款异常，需人工处理: the dashboard's count links to that filter
     list_filter = ["status", "is_automatic", "restock", "created_at"]
-    search_fields = ["out_refund_no", "order__no", "wechat_refund_id"]
-    list_select_related = ["order"]
+    search_fields = ["out_refund_no", "order__no", "top_up__no", "wechat_refund_id"]
+    list_select_related = ["order", "top_up"]
     date_hierarchy = "created_at"
     inlines = [RefundLineInline]
-    actions = ["sync_with_wechat"]
+    actions = ["sync_with_wechat", "retry_change"]
     readonly_fields = [
         "order_link",
         "attempt",
         "out_refund_no",
+        "retry_of",
         "amount",
         "wechat_fen",
         "balance_fen",
@@ -226,9 +237,47 @@ class RefundAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="订单")
+    @admin.display(description="订单 / 充值")
     def order_link(self, obj: Refund) -> str:
-        return _order_link(obj.order_id, obj.order.no)
+        if obj.order_id is None:
+            return _top_up_link(obj.top_up_id, obj.top_up.no if obj.top_up else "")
+        return _order_link(obj.order_id, obj.order.no if obj.order else "")
+
+    @admin.display(description="状态", ordering="status")
+    def status_label(self, obj: Refund) -> str:
+        if obj.status == Refund.Status.CHANGE:
+            return format_html(
+                '<strong style="color:#ba2121">{}</strong>', obj.get_status_display()
+            )
+        return obj.get_status_display()
+
+    @admin.action(description="重新提交异常退款（新退款单号）")
+    def retry_change(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
+        picked = queryset.filter(status=Refund.Status.CHANGE)
+        if not picked.exists():
+            self.message_user(request, "请选择“退款异常，需人工处理”的退款", messages.WARNING)
+        for refund in picked:
+            try:
+                result = refund_change_retry(
+                    refund_id=refund.pk, actor=f"admin:{request.user.get_username()}"
+                )
+            except DomainError as exc:
+                self.message_user(request, f"{refund.out_refund_no}: {exc.message}", messages.ERROR)
+                continue
+            if result.status == Refund.Status.CLOSED:
+                self.message_user(
+                    request,
+                    f"{refund.out_refund_no}: 微信不接受重新提交（{result.last_error}），"
+                    "请到微信支付商户平台手动处理此笔退款",
+                    messages.ERROR,
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"{refund.out_refund_no}: 已重新提交为 {result.out_refund_no}"
+                    f"（{result.get_status_display()}）",
+                    messages.SUCCESS,
+                )
 
     @admin.display(description="退款金额(元)", ordering="amount_fen")
     def amount(self, obj: Refund) -> str:
@@ -373,10 +422,43 @@ class TopUpTierAdmin(admin.ModelAdmin):
 
 @admin.register(TopUp)
 class TopUpAdmin(admin.ModelAdmin):
-    list_display = ["no", "member", "amount_fen", "bonus_fen", "status", "paid_at", "created_at"]
+    list_display = ["no", "member", "amount", "bonus", "status", "paid_at", "created_at"]
     list_filter = ["status", "created_at"]
     search_fields = ["no", "member__nickname"]
     list_select_related = ["member"]
+    actions = ["refund_top_up"]
+
+    @admin.display(description="充值金额(元)", ordering="amount_fen")
+    def amount(self, obj: TopUp) -> str:
+        return yuan(obj.amount_fen)
+
+    @admin.display(description="赠送金额(元)", ordering="bonus_fen")
+    def bonus(self, obj: TopUp) -> str:
+        return yuan(obj.bonus_fen)
+
+    @admin.action(description="充值退款（原路退回充值金额，扣回余额中的充值与赠送）")
+    def refund_top_up(self, request: HttpRequest, queryset: QuerySet[TopUp]) -> None:
+        for top_up in queryset.order_by("pk"):
+            try:
+                refund = top_up_refund(
+                    top_up_id=top_up.pk, actor=f"admin:{request.user.get_username()}"
+                )
+            except DomainError as exc:
+                detail = exc.detail
+                extra = (
+                    f"（余额 {yuan(detail['balance_fen'])} 元，需 {yuan(detail['needed_fen'])} 元）"
+                    if "needed_fen" in detail
+                    else ""
+                )
+                self.message_user(request, f"{top_up.no}: {exc.message}{extra}", messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                f"{top_up.no}: 已申请退款 {refund.out_refund_no}，退回微信 {yuan(refund.wechat_fen)} 元，"
+                f"余额扣回 {yuan(top_up.amount_fen + top_up.bonus_fen)} 元",
+                messages.SUCCESS,
+            )
+
     readonly_fields = [
         "member",
         "no",

@@ -36,6 +36,7 @@ class TopUp(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "待支付"
         PAID = "paid", "已到账"
+        REFUNDING = "refunding", "退款中"  # balance taken back, WeChat is refunding the amount
         REFUNDED = "refunded", "已退款"
 
     member = models.ForeignKey(
@@ -138,21 +139,37 @@ class PaymentAttempt(models.Model):
 
 class Refund(models.Model):
     """A refund of (part of) an order, or of a whole attempt that paid an order no longer
-    payable (then it has no lines). Lines' refunded amounts change only when WeChat says SUCCESS."""
+    payable (then it has no lines), or of a stored-value top-up (exactly one of order and
+    top_up). Lines' refunded amounts change only when WeChat says SUCCESS."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "待提交"
         PROCESSING = "processing", "退款中"
         SUCCESS = "success", "已退款"
-        FAILED = "failed", "退款异常"  # WeChat CHANGE: the money left us but did not arrive
+        # WeChat CHANGE: the money left us but did not reach the shopper's card (card closed or
+        # frozen); WeChat still counts it as refunded, so a person settles it with the shopper.
+        CHANGE = "change", "退款异常，需人工处理"
         CLOSED = "closed", "已关闭"  # WeChat REFUNDCLOSE, or WeChat refused the request
 
     # Refunds whose amount counts against what can still be refunded.
-    RESERVING_STATUSES = (Status.PENDING, Status.PROCESSING, Status.SUCCESS, Status.FAILED)
+    RESERVING_STATUSES = (Status.PENDING, Status.PROCESSING, Status.SUCCESS, Status.CHANGE)
     IN_FLIGHT_STATUSES = (Status.PENDING, Status.PROCESSING)
 
     order = models.ForeignKey(
-        Order, verbose_name="订单", on_delete=models.PROTECT, related_name="refunds"
+        Order,
+        verbose_name="订单",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="refunds",
+    )
+    top_up = models.ForeignKey(
+        TopUp,
+        verbose_name="余额充值",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="refunds",
     )
     attempt = models.ForeignKey(
         PaymentAttempt,
@@ -163,6 +180,15 @@ class Refund(models.Model):
         related_name="refunds",
     )
     out_refund_no = models.CharField("退款单号", max_length=64, unique=True)
+    # A re-submission (new out_refund_no) of a refund WeChat reported as CHANGE.
+    retry_of = models.OneToOneField(
+        "self",
+        verbose_name="重新提交自",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="retried_by",
+    )
     amount_fen = models.PositiveBigIntegerField("退款金额(分)")
     # Where the money goes back: WeChat Pay and stored value (the stored-value issue fills it).
     wechat_fen = models.PositiveBigIntegerField("退回微信(分)", default=0)
@@ -184,12 +210,20 @@ class Refund(models.Model):
         verbose_name = "退款"
         verbose_name_plural = "退款"
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(order__isnull=False, top_up__isnull=True)
+                | Q(order__isnull=True, top_up__isnull=False),
+                name="refund_order_xor_top_up",
+            ),
+        ]
         indexes = [
             models.Index(
                 fields=["created_at"],
                 condition=Q(status__in=["pending", "processing"]),
                 name="refund_in_flight",
             ),
+            models.Index(fields=["created_at"], condition=Q(status="change"), name="refund_change"),
         ]
 
     def __str__(self) -> str:
@@ -225,6 +259,9 @@ class LedgerEntry(models.Model):
         BALANCE_REFUND = "balance_refund", "退回余额"
         BALANCE_TOP_UP = "balance_top_up", "余额充值"
         BALANCE_BONUS = "balance_bonus", "充值赠送"
+        # A refunded top-up takes its amount and its bonus back out of the balance.
+        BALANCE_TOP_UP_REFUND = "balance_top_up_refund", "充值退款"
+        BALANCE_BONUS_CLAWBACK = "balance_bonus_clawback", "赠送扣回"
 
     class Direction(models.TextChoices):
         IN = "in", "收入"

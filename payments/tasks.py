@@ -94,3 +94,27 @@ def reconcile_task(bill_date: str | None = None) -> dict[str, object]:
     day = date.fromisoformat(bill_date) if bill_date else timezone.localdate() - timedelta(days=1)
     run = services.wechat_bill_reconcile(bill_date=day)
     return {"run_id": run.pk, "differences": run.differences_count}
+
+
+# --- 拼团 group buying ---
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def group_buy_expire_task(group_id: int) -> int:
+    """At a group's deadline (queued with an eta when its leader pays): fail it and refund its
+    paid orders, or nothing when it formed meanwhile. The beat sweep is the safety net (and
+    Redis may re-deliver an eta longer than its visibility timeout: running twice is safe)."""
+    return services.group_buy_expire(group_id=group_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def group_buy_order_refund_task(order_id: int) -> None:
+    """A payment that arrived after its group failed: refund it (idempotent)."""
+    services.group_buy_order_refund(order_id=order_id)
+
+
+@shared_task(acks_late=True)
+def group_buys_expire_task() -> dict[str, int]:
+    """Every minute (beat): overdue groups and failed groups' unrefunded orders, in batches."""
+    result = services.group_buys_expire()
+    if result["has_more"]:
+        group_buys_expire_task.delay()
+    return result

@@ -161,12 +161,23 @@ class ProductDetailBaseOutputSerializer(serializers.ModelSerializer):
         return _url(product.main_image)
 
 
+class SkuPromotionOutputSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="limited_time (限时折扣)")
+    campaign_id = serializers.IntegerField()
+    price_fen = serializers.IntegerField()
+    ends_at = serializers.DateTimeField()
+    seconds_left = serializers.IntegerField(help_text="countdown to ends_at")
+
+
 class SkuDetailOutputSerializer(SkuBaseOutputSerializer):
     in_stock = serializers.BooleanField()
     pay_price_fen = serializers.IntegerField(help_text="what this shopper pays before coupons")
+    promotion = SkuPromotionOutputSerializer(
+        required=False, help_text="only on a SKU in a running 限时折扣"
+    )
 
     class Meta(SkuBaseOutputSerializer.Meta):
-        fields = [*SkuBaseOutputSerializer.Meta.fields, "in_stock", "pay_price_fen"]
+        fields = [*SkuBaseOutputSerializer.Meta.fields, "in_stock", "pay_price_fen", "promotion"]
 
 
 class SpecValueOutputSerializer(serializers.Serializer):

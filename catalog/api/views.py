@@ -5,6 +5,7 @@ any change through the services shows at once. The detail re-reads stock levels 
 request (one query), because stock moves do not bump the version unless a SKU sells out.
 """
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
@@ -17,6 +18,7 @@ from catalog import search, selectors
 from catalog.cache import catalog_cache_key, catalog_cached
 from catalog.models import Product
 from mall.openapi import errors
+from marketing.services.campaigns import limited_time_prices_for_skus
 
 from .serializers import (
     CategoryTreeNodeOutputSerializer,
@@ -121,9 +123,20 @@ class ProductDetailApi(APIView):
 
         base, hit = catalog_cached(catalog_cache_key("product", product_id), build)
         stock_levels = selectors.sku_stock_levels(product_id=product_id) if hit else None
+        now = timezone.now()
+        # 限时折扣 prices from marketing (a cached snapshot: no query when warm).
+        limited_time = limited_time_prices_for_skus(
+            prices={sku["id"]: sku["price_fen"] for sku in base["skus"]},
+            now=now,
+            level_id=getattr(request.user, "level_id", None),
+        )
         return Response(
             selectors.product_detail_assemble(
-                base=base, stock_levels=stock_levels, member_id=_member_id(request)
+                base=base,
+                stock_levels=stock_levels,
+                member_id=_member_id(request),
+                limited_time=limited_time,
+                now=now,
             )
         )
 

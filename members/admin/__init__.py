@@ -1,3 +1,3 @@
 """The members admin, one module per area (Django imports this package)."""
 
-from . import member  # noqa: F401
+from . import levels, member, tags  # noqa: F401

@@ -18,8 +18,14 @@ class PhoneBindOutputSerializer(serializers.Serializer):
     phone = serializers.CharField()
 
 
+class MemberLevelBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    discount_permille = serializers.IntegerField(help_text="950 = 95折 on goods")
+
+
 class MemberOutputSerializer(serializers.ModelSerializer):
-    level = serializers.SerializerMethodField()
+    level = MemberLevelBriefSerializer(allow_null=True, read_only=True)
     points = serializers.IntegerField(source="points_balance")
 
     class Meta:
@@ -35,9 +41,6 @@ class MemberOutputSerializer(serializers.ModelSerializer):
             "balance_fen",
             "created_at",
         ]
-
-    def get_level(self, member: Member) -> dict | None:
-        return None  # levels arrive with the members issue
 
 
 class LoginOutputSerializer(serializers.Serializer):

@@ -15,6 +15,8 @@ from .serializers import (
     PhoneBindInputSerializer,
     PhoneBindOutputSerializer,
 )
+from .serializers_points import MeOutputSerializer
+from .views_points import me_data
 
 
 class AuthLoginApi(APIView):
@@ -33,7 +35,9 @@ class AuthLoginApi(APIView):
     def post(self, request: Request) -> Response:
         data = LoginInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        member, token = services.member_login(code=data.validated_data["code"])
+        member, token = services.member_login(
+            code=data.validated_data["code"], inviter=data.validated_data.get("inviter", "")
+        )
         return Response({"token": token, "member": MemberOutputSerializer(member).data})
 
 
@@ -58,7 +62,7 @@ class MeApi(APIView):
     @extend_schema(
         tags=["members"],
         summary="The member",
-        responses={200: MemberOutputSerializer, **errors("not_authenticated")},
+        responses={200: MeOutputSerializer, **errors("not_authenticated")},
     )
     def get(self, request: Request) -> Response:
-        return Response(MemberOutputSerializer(request.user).data)
+        return Response(me_data(request.user))

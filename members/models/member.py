@@ -14,6 +14,14 @@ class Member(models.Model):
     points_balance = models.PositiveIntegerField("积分", default=0)
     balance_fen = models.PositiveBigIntegerField("储值余额(分)", default=0)
     growth = models.PositiveBigIntegerField("成长值", default=0)
+    level = models.ForeignKey(
+        "members.MemberLevel",
+        verbose_name="会员等级",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="members",
+    )
     is_active = models.BooleanField("启用", default=True)
     created_at = models.DateTimeField("注册时间", default=timezone.now, db_index=True)
     last_login_at = models.DateTimeField("最近登录", null=True, blank=True)

@@ -7,6 +7,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from marketing.services.group_buy import GROUP_BUY_KINDS, group_statuses_for_orders
+
 from ..models import Address, Order, OrderLine, OrderStatusLog, PickupPoint, validate_phone
 from ..pricing import CheckoutRequest, DeliveryChoice, LineInput, PromotionChoice
 from ..selectors import CartLineView, sku_image_url, sku_spec_text
@@ -132,7 +134,12 @@ class CheckoutInputSerializer(serializers.Serializer):
     from_cart = serializers.BooleanField(required=False, default=False)
     address_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     pickup_point_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    coupon_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    coupon_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="omitted or null: the best usable coupon is chosen for the shopper; 0: no coupon",
+    )
     points = serializers.IntegerField(required=False, default=0, min_value=0)
     balance_fen = serializers.IntegerField(required=False, default=0, min_value=0)
     promotion = PromotionInputSerializer(required=False, allow_null=True)
@@ -180,6 +187,8 @@ class DiscountOutputSerializer(serializers.Serializer):
     source = serializers.CharField()
     name = serializers.CharField()
     amount_fen = serializers.IntegerField()
+    ref = serializers.CharField(help_text='what it is, e.g. "coupon:12", "campaign:3"')
+    auto = serializers.BooleanField(help_text="chosen for the shopper (the best combination)")
 
 
 class BreakdownLineOutputSerializer(serializers.Serializer):
@@ -304,6 +313,9 @@ class OrderDetailOutputSerializer(serializers.ModelSerializer):
     pickup_point = PickupPointOutputSerializer(read_only=True, allow_null=True)
     pickup_code = serializers.SerializerMethodField(help_text="only while waiting for pickup")
     timeline = TimelineEntryOutputSerializer(source="status_logs", many=True, read_only=True)
+    group_status = serializers.SerializerMethodField(
+        help_text="拼团 orders: pending | forming | formed | failed (ships once formed); else null"
+    )
 
     class Meta:
         model = Order
@@ -312,6 +324,7 @@ class OrderDetailOutputSerializer(serializers.ModelSerializer):
             "status",
             "status_label",
             "kind",
+            "group_status",
             "delivery_type",
             "address",
             "pickup_point",
@@ -347,6 +360,16 @@ class OrderDetailOutputSerializer(serializers.ModelSerializer):
             return order.pickup_code
         return None
 
+    def get_group_status(self, order: Order) -> str | None:
+        return order_group_status(order)
+
+
+def order_group_status(order: Order) -> str | None:
+    """The status of the group a group-buy order belongs to (one query, group orders only)."""
+    if order.promotion_kind not in GROUP_BUY_KINDS:
+        return None
+    return group_statuses_for_orders([order.pk]).get(order.pk)
+
 
 # The detail as plain dicts: what OrderDetailOutputSerializer answers (a test pins them equal),
 # without building ~40 DRF fields per response.
@@ -371,7 +394,13 @@ def _breakdown_output(breakdown: dict[str, Any]) -> dict[str, Any]:
     return {
         "goods_fen": int(breakdown["goods_fen"]),
         "discounts": [
-            {"source": str(d["source"]), "name": str(d["name"]), "amount_fen": int(d["amount_fen"])}
+            {
+                "source": str(d["source"]),
+                "name": str(d["name"]),
+                "amount_fen": int(d["amount_fen"]),
+                "ref": str(d.get("ref", "")),
+                "auto": bool(d.get("auto", False)),
+            }
             for d in breakdown["discounts"]
         ],
         "shipping_fen": int(breakdown["shipping_fen"]),
@@ -435,6 +464,7 @@ def order_detail_output(order: Order) -> dict[str, Any]:
         "status": order.status,
         "status_label": str(order.status_label),
         "kind": order.kind,
+        "group_status": order_group_status(order),
         "delivery_type": order.delivery_type,
         "address": order.address,
         "pickup_point": None if pickup_point is None else _pickup_point_output(pickup_point),

@@ -16,11 +16,12 @@ from django.utils import timezone
 from catalog.stock import StockLine, stock_reserve
 from mall.errors import IdempotencyKeyReused, PriceChanged
 from members.models import Member
+from members.points import points_spend
 from members.stored_value import stored_value_debit
 
 from ..models import CartItem, Order, OrderLine, OrderStatus, OrderStatusLog
 from ..pricing import CheckoutRequest, PricingInputs, Quote, quote_as_breakdown
-from ..selectors import checkout_quote
+from ..selectors import checkout_quote, stock_held_skus
 from .cart import member_lock
 from .lifecycle import member_actor
 
@@ -60,8 +61,10 @@ def order_create(
 
     Raises: IdempotencyKeyReused, PriceChanged (with the new breakdown), CartEmpty,
     ProductUnavailable, OutOfStock, DeliveryUnavailable, BalanceInsufficient, and price_cart's
-    errors. Nothing is written when it raises. A stored-value amount (`checkout.balance_fen`,
-    capped by the balance under the member's lock) is debited in this transaction.
+    errors, and what the discount providers' commit() raises. Nothing is written when it raises.
+    A stored-value amount (`checkout.balance_fen`, capped by the balance under the member's lock)
+    and the points are taken in this transaction; each provider takes what the order uses (a
+    coupon, flash stock, a group seat) in its commit().
     """
     from ..tasks import order_close_if_unpaid_task
 
@@ -80,27 +83,40 @@ def order_create(
             raise IdempotencyKeyReused(order_no=existing_no)
         return Order.objects.get(pk=existing_id), False
 
-    if checkout.balance_fen:  # price with the balance as it is under the lock, not as loaded
+    # Price with the balance and points as they are under the lock, not as loaded.
+    if checkout.balance_fen and checkout.points:
+        member.refresh_from_db(fields=["balance_fen", "points_balance"])
+    elif checkout.balance_fen:
         member.refresh_from_db(fields=["balance_fen"])
+    elif checkout.points or checkout.promotion is not None:
+        member.refresh_from_db(fields=["points_balance"])
     now = timezone.now()
     inputs, quote = checkout_quote(member=member, checkout=checkout, now=now)
     if quote.payable_fen != expected_payable_fen:
         raise PriceChanged(
             expected_payable_fen=expected_payable_fen, breakdown=quote_as_breakdown(quote)
         )
+    held = stock_held_skus(inputs.discounts)
     order = _order_insert(
         member=member,
         client_token=client_token,
         request_hash=request_hash,
-        inputs=inputs,
+        checkout=checkout,
         quote=quote,
         note=note,
         now=now,
+        timeout_s=_payment_timeout_s(inputs),
     )
     stock_reserve(
-        lines=[StockLine(sku_id=line.sku_id, qty=line.quantity) for line in quote.lines],
+        lines=[
+            StockLine(sku_id=line.sku_id, qty=line.quantity)
+            for line in quote.lines
+            if line.sku_id not in held
+        ],
         reference=order.no,
     )
+    if quote.points_used:
+        points_spend(member_id=member.pk, points=quote.points_used, reference=f"order:{order.no}")
     if quote.balance_fen:
         # Held by the order from now on: given back if it is cancelled or expires, recorded in
         # the money ledger (balance_spend) by payments when the order is paid.
@@ -117,6 +133,7 @@ def order_create(
             quantity=line.quantity,
             discount_fen=line.discount_fen,
             paid_fen=line.paid_fen,
+            stock_held_by=held.get(line.sku_id, ""),
         )
         for line in quote.lines
     )
@@ -128,17 +145,32 @@ def order_create(
         note="提交订单",
     )
     _prefetched_set(order, lines=lines, status_logs=[log])
+    for loaded in inputs.discounts:
+        commit = getattr(loaded.provider, "commit", None)
+        if commit is not None:
+            commit(member=member, order=order, quote=quote, loaded=loaded.loaded, now=now)
     if checkout.from_cart:
         CartItem.objects.filter(
             member=member, sku_id__in=[line.sku_id for line in quote.lines]
         ).delete()
     order_id = order.pk
+    countdown = (order.expires_at - now).total_seconds()
     transaction.on_commit(
-        lambda: order_close_if_unpaid_task.apply_async(
-            (order_id,), countdown=settings.ORDER_PAYMENT_TIMEOUT
-        )
+        lambda: order_close_if_unpaid_task.apply_async((order_id,), countdown=countdown)
     )
     return order, True
+
+
+def _payment_timeout_s(inputs: PricingInputs) -> int:
+    """The shortest payment timeout of the order's promotions (a flash sale: 5 min), else the
+    shop's."""
+    timeouts = [settings.ORDER_PAYMENT_TIMEOUT]
+    for loaded in inputs.discounts:
+        method = getattr(loaded.provider, "payment_timeout_s", None)
+        timeout = method(loaded=loaded.loaded) if method is not None else None
+        if timeout:
+            timeouts.append(timeout)
+    return min(timeouts)
 
 
 def _prefetched_set(order: Order, **related: list[Any]) -> None:
@@ -157,10 +189,11 @@ def _order_insert(
     member: Member,
     client_token: str,
     request_hash: str,
-    inputs: PricingInputs,
+    checkout: CheckoutRequest,
     quote: Quote,
     note: str,
     now: datetime,
+    timeout_s: int,
 ) -> Order:
     is_pickup = quote.delivery.type == Order.DeliveryType.PICKUP
     for attempt in range(ORDER_NO_ATTEMPTS):
@@ -183,7 +216,9 @@ def _order_insert(
             payable_fen=quote.payable_fen,
             wechat_pay_fen=quote.wechat_pay_fen,
             note=note,
-            expires_at=now + timedelta(seconds=settings.ORDER_PAYMENT_TIMEOUT),
+            promotion_kind=checkout.promotion.kind if checkout.promotion else "",
+            promotion_id=checkout.promotion.id if checkout.promotion else None,
+            expires_at=now + timedelta(seconds=timeout_s),
             created_at=now,
         )
         try:

@@ -21,7 +21,16 @@ from django.utils import timezone
 
 from catalog.stock import StockLine, stock_release
 from mall.errors import OrderStatusInvalid, PickupCodeInvalid, WechatUnavailable
+from marketing.services.campaigns import campaign_usages_release
+from marketing.services.coupons import coupon_release_for_order
+from marketing.services.flash_sale import flash_release_for_order
+from marketing.services.group_buy import (
+    group_buy_order_blocks_shipping,
+    group_seat_release_for_order,
+)
+from marketing.services.points_mall import points_mall_order_release
 from members.models import Member
+from members.points import points_refund
 from members.services import subscribe_message_queue
 from members.stored_value import stored_value_credit
 
@@ -92,7 +101,10 @@ def member_actor(member: Member | int) -> str:
 
 # --- unpaid orders: cancel and expiry ---
 def _order_release_stock(order: Order) -> None:
-    lines = OrderLine.objects.filter(order_id=order.pk).values_list("sku_id", "quantity")
+    # Lines whose units a promotion's own pool held go back there (_order_release_benefits).
+    lines = OrderLine.objects.filter(order_id=order.pk, stock_held_by="").values_list(
+        "sku_id", "quantity"
+    )
     stock_release(
         lines=[StockLine(sku_id=sku_id, qty=qty) for sku_id, qty in lines], reference=order.no
     )
@@ -109,6 +121,15 @@ def _order_release_benefits(order: Order) -> None:
         stored_value_credit(
             member_id=order.member_id, amount_fen=order.balance_fen, reference=f"{order.no}:cancel"
         )
+    if order.points_used:
+        points_refund(
+            member_id=order.member_id, points=order.points_used, reference=f"order:{order.no}"
+        )
+    group_seat_release_for_order(order_id=order.pk)
+    flash_release_for_order(order_id=order.pk)
+    points_mall_order_release(order_id=order.pk)
+    coupon_release_for_order(order_id=order.pk)
+    campaign_usages_release(order_id=order.pk)
 
 
 def _order_released_after_cancel(order: Order) -> None:
@@ -145,7 +166,7 @@ def order_close_if_unpaid(*, order_id: int, now: datetime | None = None) -> bool
     now = now or timezone.now()
     order = (
         Order.objects.filter(pk=order_id)
-        .only("no", "status", "expires_at", "member_id", "balance_fen")
+        .only("no", "status", "expires_at", "member_id", "balance_fen", "points_used")
         .first()
     )
     if order is None or order.status != S.PENDING_PAYMENT or order.expires_at > now:
@@ -252,6 +273,8 @@ def order_ship(*, order_id: int, carrier: str, tracking_no: str, actor: str) -> 
         raise OrderStatusInvalid(
             "自提订单无需发货，请核销自提码", delivery_type=order.delivery_type
         )
+    if group_buy_order_blocks_shipping(order_id):  # 拼团: ships only once the group formed
+        raise OrderStatusInvalid("拼团尚未成团，暂不能发货", status=order.status)
     won = order_transition(
         order_id=order_id,
         from_status=S.PAID,
@@ -306,6 +329,8 @@ def pickup_redeem(*, code: str, actor: str, order_id: int | None = None) -> Orde
         order = orders.filter(pickup_code=code, status__in=Order.OPEN_PICKUP_STATUSES).first()
         if order is None or not code:
             raise PickupCodeInvalid()
+    if group_buy_order_blocks_shipping(order.pk):  # 拼团: handed over only once the group formed
+        raise OrderStatusInvalid("拼团尚未成团，暂不能提货", status=order.status)
     won = order_transition(
         order_id=order.pk,
         from_status=S.PAID,

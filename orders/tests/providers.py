@@ -10,7 +10,7 @@ class TenPercentOff:
     key = "test_ten_percent"
     loads: list = []
 
-    def load(self, *, member, lines, now):
+    def load(self, *, member, lines, now, choices):
         self.loads.append([line.sku_id for line in lines])
         return {"rate_bp": 1000}
 
@@ -25,7 +25,7 @@ class FirstLineOff:
 
     key = "test_first_line"
 
-    def load(self, *, member, lines, now):
+    def load(self, *, member, lines, now, choices):
         return None
 
     def apply(self, *, lines, loaded, goods_left_fen):
@@ -40,7 +40,7 @@ class HugeVoucher:
 
     key = "test_huge"
 
-    def load(self, *, member, lines, now):
+    def load(self, *, member, lines, now, choices):
         return None
 
     def apply(self, *, lines, loaded, goods_left_fen):
@@ -53,10 +53,75 @@ class StockThief:
 
     key = "test_stock_thief"
 
-    def load(self, *, member, lines, now):
+    def load(self, *, member, lines, now, choices):
         from catalog.stock import stock_set
 
         stock_set(sku_id=max(line.sku_id for line in lines), stock=0, reason="admin_adjust")
 
     def apply(self, *, lines, loaded, goods_left_fen):
         return []
+
+
+class PoolPrice:
+    """A promotion with its own stock pool and a 5-minute payment timeout (like a flash sale):
+    1 yuan off the chosen SKU, whose units it holds itself; commit() records the order it saw."""
+
+    key = "test_pool"
+    promotion_kinds = frozenset({"test_pool"})
+    commits: list = []
+
+    def load(self, *, member, lines, now, choices):
+        if choices.promotion_kind != "test_pool":
+            return None
+        return {"sku_id": choices.promotion_id}
+
+    def apply(self, *, lines, loaded, goods_left_fen):
+        if loaded is None:
+            return []
+        amounts = tuple(100 * x.quantity if x.sku_id == loaded["sku_id"] else 0 for x in lines)
+        return [
+            Adjustment(
+                source="flash_sale",
+                name="池价",
+                amount_fen=sum(amounts),
+                line_amounts=amounts,
+                ref=f"pool:{loaded['sku_id']}",
+            )
+        ]
+
+    def stock_held_skus(self, *, loaded):
+        return frozenset({loaded["sku_id"]}) if loaded else frozenset()
+
+    def payment_timeout_s(self, *, loaded):
+        return 300 if loaded else None
+
+    def commit(self, *, member, order, quote, loaded, now):
+        if loaded is not None:
+            self.commits.append((order.no, [d.ref for d in quote.discounts]))
+
+
+class CouponJudge:
+    """Judges coupons: only coupon 7 exists (2 yuan off, or the best one when none is chosen)."""
+
+    key = "test_coupons"
+    handles_coupons = True
+
+    def load(self, *, member, lines, now, choices):
+        if choices.coupon_id not in (None, 0, 7):
+            from mall.errors import CouponUnavailable
+
+            raise CouponUnavailable(coupon_id=choices.coupon_id)
+        return choices
+
+    def apply(self, *, lines, loaded, goods_left_fen):
+        if loaded.coupon_id == 0:
+            return []
+        return [
+            Adjustment(
+                source="coupon",
+                name="2元券",
+                amount_fen=200,
+                ref="coupon:7",
+                auto=loaded.coupon_auto,
+            )
+        ]

@@ -182,7 +182,7 @@ def test_provider_load_sees_the_lines(settings, member, shopper_client, sku, add
     response = preview(shopper_client, {"lines": lines_body((sku, 1)), "address_id": address.pk})
     # then
     assert response.json()["discounts"] == [
-        {"source": "test", "name": "测试九折", "amount_fen": 200}
+        {"source": "test", "name": "测试九折", "amount_fen": 200, "ref": "", "auto": False}
     ]
     assert TenPercentOff.loads == [[sku.pk]]
 
@@ -379,7 +379,7 @@ ERROR_CASES = {
         "delivery_unavailable",
     ),
     "coupon": (lambda o: _body(o, coupon_id=1), 409, "coupon_unavailable"),
-    "points": (lambda o: _body(o, points=100), 409, "points_unavailable"),
+    "negative_points": (lambda o: _body(o, points=-5), 400, "invalid"),
     "promotion": (
         lambda o: _body(o, promotion={"kind": "flash_sale", "id": 1}),
         409,
@@ -500,8 +500,9 @@ def test_order_creation_query_budget(
     payable = preview(shopper_client, body).json()["payable_fen"]
     # when / then: DESIGN.md allows 30 SQL per order placed. Ours, however many lines: member
     # lock, key check, SKUs, address, freight, order (in a savepoint: 3), SKU locks, stock moves
-    # with their logs, lines, status log, and the transaction's 2 (+ token auth in production).
-    with django_assert_max_num_queries(14):
+    # with their logs, lines, status log, and the transaction's 2 (+ token auth in production);
+    # plus the member's usable coupons (PromotionProvider auto-picks the best one).
+    with django_assert_max_num_queries(15):
         response = create(shopper_client, body | {"expected_payable_fen": payable})
     assert response.status_code == 201
 

@@ -4,19 +4,17 @@ import pytest
 
 from mall.errors import (
     BalanceUnavailable,
-    CouponUnavailable,
     DeliveryUnavailable,
     PointsUnavailable,
-    PromotionUnavailable,
 )
 from orders.pricing import (
     DeliveryInfo,
     FreightRuleData,
     FreightTemplateData,
     LoadedDiscount,
+    PointsRule,
     PricingInputs,
     PricingLine,
-    PromotionChoice,
     allocate_capped,
     price_cart,
     quote_as_breakdown,
@@ -79,7 +77,9 @@ def inputs(lines, delivery=EXPRESS_ZJ, templates=(), default=None, providers=(),
         freight_templates=tuple(templates),
         default_freight_template_id=default,
         discounts=tuple(
-            LoadedDiscount(provider=p, loaded=p.load(member=None, lines=lines, now=None))
+            LoadedDiscount(
+                provider=p, loaded=p.load(member=None, lines=lines, now=None, choices=None)
+            )
             for p in providers
         ),
         **kwargs,
@@ -95,8 +95,9 @@ def assert_consistent(quote):
         - breakdown["points_fen"]
     )
     assert sum(x["paid_fen"] for x in breakdown["lines"]) == breakdown["payable_fen"]
-    assert sum(x["discount_fen"] for x in breakdown["lines"]) == sum(
-        d["amount_fen"] for d in breakdown["discounts"]
+    # A line's discount_fen holds its share of every discount and of the points deduction.
+    assert sum(x["discount_fen"] for x in breakdown["lines"]) == (
+        sum(d["amount_fen"] for d in breakdown["discounts"]) + breakdown["points_fen"]
     )
     assert all(x["paid_fen"] >= 0 and x["discount_fen"] >= 0 for x in breakdown["lines"])
     assert breakdown["wechat_pay_fen"] == breakdown["payable_fen"] - breakdown["balance_fen"]
@@ -243,13 +244,11 @@ def test_shipping_is_allocated_to_lines_so_lines_add_up_to_payable():
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
-        ({"coupon_id": 7}, CouponUnavailable),
-        ({"points": 100}, PointsUnavailable),
+        ({"points": -1}, PointsUnavailable),
         ({"balance_fen": -1}, BalanceUnavailable),
-        ({"promotion": PromotionChoice(kind="flash_sale", id=1)}, PromotionUnavailable),
     ],
 )
-def test_benefits_not_available_yet_are_refused(kwargs, error):
+def test_negative_choices_are_refused(kwargs, error):
     with pytest.raises(error):
         price_cart(inputs([line(1, 1000)], **kwargs))
 
@@ -287,3 +286,47 @@ def test_stored_value_is_capped_by_balance_and_payable(requested, member_balance
     # then
     assert (quote.payable_fen, quote.balance_fen, quote.wechat_pay_fen) == (1000, used, wechat)
     assert quote_as_breakdown(quote)["balance_fen"] == used
+
+
+@pytest.mark.parametrize(
+    ("requested", "balance", "rule", "expected"),
+    [
+        # 100 points = 1 yuan, up to 50 % of the 1,000 fen left to pay
+        (300, 1000, PointsRule(100, 50), (300, 300)),
+        (5000, 5000, PointsRule(100, 50), (500, 500)),  # capped at 50 %
+        (5000, 200, PointsRule(100, 50), (200, 200)),  # capped by the balance
+        (250, 1000, PointsRule(1000, 50), (25, 250)),  # 10 points per fen
+        (255, 1000, PointsRule(1000, 50), (25, 250)),  # a part of a fen is not taken
+        (9, 1000, PointsRule(1000, 50), (0, 0)),  # worth less than a fen
+        (150, 1000, PointsRule(300, 50), (50, 150)),  # 300 points per yuan
+    ],
+)
+def test_points_pay_whole_fen_capped_by_balance_and_percent(requested, balance, rule, expected):
+    lines = [line(1, 600), line(2, 400)]
+    quote = price_cart(
+        inputs(
+            lines,
+            delivery=PICKUP,
+            points=requested,
+            member_points_balance=balance,
+            points_rule=rule,
+        )
+    )
+    assert (quote.points_fen, quote.points_used) == expected
+    assert quote.payable_fen == 1000 - expected[0]
+    assert_consistent(quote)
+
+
+def test_points_never_pay_everything():
+    quote = price_cart(
+        inputs(
+            [line(1, 10)],
+            delivery=PICKUP,
+            points=10**6,
+            member_points_balance=10**6,
+            points_rule=PointsRule(points_per_yuan=1, max_percent=100),
+        )
+    )
+    assert quote.points_fen == 9
+    assert quote.payable_fen == 1
+    assert_consistent(quote)

@@ -36,7 +36,7 @@ class TopUpOutputSerializer(serializers.Serializer):
     no = serializers.CharField()
     amount_fen = serializers.IntegerField()
     bonus_fen = serializers.IntegerField(help_text="the bonus of the best active tier")
-    status = serializers.CharField(help_text="pending | paid | refunded")
+    status = serializers.CharField(help_text="pending | paid | refunding | refunded")
     paid_at = serializers.DateTimeField(allow_null=True)
 
 

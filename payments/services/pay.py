@@ -23,6 +23,11 @@ from django.utils import timezone
 
 from mall.errors import OrderAlreadyPaid, OrderNotPayable, WechatUnavailable
 from mall.money import yuan
+from marketing.services.campaigns import campaign_usages_mark_paid
+from marketing.services.coupons import coupon_mark_used_for_order, coupons_grant_on_spend
+from marketing.services.flash_sale import flash_mark_paid
+from marketing.services.points_mall import points_mall_order_paid
+from members.levels import member_order_paid_locked
 from members.models import Member
 from members.services import subscribe_message_queue
 from orders.models import Order, OrderLine, OrderStatus
@@ -30,8 +35,10 @@ from orders.services import order_close_if_unpaid, order_transition
 
 from .. import wechat
 from ..models import LedgerEntry, PaymentAttempt
+from .group_buy import group_buy_order_paid_locked
 from .ledger import ledger_record
 from .refunds import refund_for_attempt_locked
+from .settle import order_attempt_paid_statement
 from .top_ups import top_up_paid_locked
 
 logger = logging.getLogger(__name__)
@@ -45,19 +52,6 @@ CREATED_ATTEMPT_GRACE = timedelta(minutes=1)  # its unifiedorder may still be on
 ALREADY_PAID_STATUSES = (S.PAID, S.SHIPPED, S.RECEIVED, S.COMPLETED)
 PAID_TRADE_STATES = ("SUCCESS", "REFUND")  # REFUND: paid, then (partly) refunded
 CLOSED_TRADE_STATES = ("CLOSED", "REVOKED", "PAYERROR")
-
-
-SETTLE_FIELDS = (
-    "out_trade_no",
-    "amount_fen",
-    "status",
-    "transaction_id",
-    "order__no",
-    "order__member_id",
-    "order__status",
-    "order__balance_fen",
-    "top_up",
-)
 
 
 class SettleOutcome(StrEnum):
@@ -247,12 +241,19 @@ def payment_settle(
 def _payment_settle_atomic(
     *, out_trade_no: str, transaction_id: str, total_fee: int, paid_at: datetime, source: str
 ) -> SettleOutcome:
-    from ..tasks import payment_paid_followups_task
-
+    # The usual case, a new payment of an order's attempt: one statement (settle.py).
+    outcome = _order_attempt_settle_locked(
+        out_trade_no=out_trade_no,
+        transaction_id=transaction_id,
+        total_fee=total_fee,
+        paid_at=paid_at,
+        source=source,
+    )
+    if outcome is not None:
+        return outcome
     attempt = (
         PaymentAttempt.objects.select_for_update(of=("self",))
-        .select_related("order")
-        .only(*SETTLE_FIELDS)  # not the order's JSON breakdown and address: this path is hot
+        .only("out_trade_no", "amount_fen", "status", "transaction_id", "order", "top_up")
         .filter(out_trade_no=out_trade_no)
         .first()
     )
@@ -279,56 +280,64 @@ def _payment_settle_atomic(
         )
         return SettleOutcome.CONFLICT
     if attempt.top_up_id is not None:  # a stored-value top-up, not an order
-        top_up_paid_locked(
+        won = top_up_paid_locked(
             attempt=attempt,
             transaction_id=transaction_id,
             total_fee=total_fee,
             paid_at=paid_at,
             source=source,
         )
-        return SettleOutcome.SETTLED
-    order = attempt.order
-    recorded = ledger_record(
-        kind=LedgerEntry.Kind.WECHAT_PAYMENT,
-        direction=LedgerEntry.Direction.IN,
-        channel=LedgerEntry.Channel.WECHAT,
-        amount_fen=total_fee,
-        external_key=f"wxpay:{transaction_id}",
-        occurred_at=paid_at,
-        order_id=order.pk,
-        attempt_id=attempt.pk,
-        member_id=order.member_id,
-        note=f"{out_trade_no} ({source})",
-    )
-    if not recorded:  # only a hand-edited database gets here: the ledger stays the truth
-        logger.error("ledger has wxpay:%s but attempt %s was not paid", transaction_id, attempt.pk)
-    PaymentAttempt.objects.filter(pk=attempt.pk).update(
-        status=A.PAID, transaction_id=transaction_id, paid_at=paid_at, last_error=""
-    )
-    won = order_transition(
-        order_id=order.pk,
-        from_status=S.PENDING_PAYMENT,
-        to_status=S.PAID,
-        actor="wechat",
-        note=f"微信支付 {transaction_id}",
-        paid_at=paid_at,
+        return SettleOutcome.SETTLED if won else SettleOutcome.REFUNDING
+    # An order's unpaid attempt of this amount: the statement matches it now that we hold the lock.
+    outcome = _order_attempt_settle_locked(
         out_trade_no=out_trade_no,
+        transaction_id=transaction_id,
+        total_fee=total_fee,
+        paid_at=paid_at,
+        source=source,
     )
-    order_id = order.pk
-    if won:
-        _order_balance_spend_record(order=order, occurred_at=paid_at)
+    if outcome is None:
+        raise RuntimeError(f"attempt {out_trade_no} is an order's, unpaid, and did not settle")
+    return outcome
+
+
+def _order_attempt_settle_locked(
+    *, out_trade_no: str, transaction_id: str, total_fee: int, paid_at: datetime, source: str
+) -> SettleOutcome | None:
+    """Settle an order's unpaid attempt of this amount (None: no such attempt, nothing
+    written): attempt paid, ledger row, order pending → paid and its effects; an order that can
+    no longer take the money gets this attempt refunded."""
+    from ..tasks import payment_paid_followups_task
+
+    paid = order_attempt_paid_statement(
+        out_trade_no=out_trade_no,
+        transaction_id=transaction_id,
+        amount_fen=total_fee,
+        paid_at=paid_at,
+        source=source,
+    )
+    if paid is None:
+        return None
+    if not paid.is_recorded:  # only a hand-edited database gets here: the ledger stays the truth
+        logger.error(
+            "ledger has wxpay:%s but attempt %s was not paid", transaction_id, paid.attempt_id
+        )
+    order_id = paid.order_id
+    if paid.order is not None:  # this payment moved the order pending → paid
+        _order_balance_spend_record(order=paid.order, occurred_at=paid_at)
         _order_paid_effects_locked(order_id=order_id)
         # robust: the payment is committed; a failing follow-up (run eagerly in the embedded mode)
         # is logged, never turned into an error answer that makes WeChat send it again
         transaction.on_commit(lambda: payment_paid_followups_task.delay(order_id), robust=True)
         return SettleOutcome.SETTLED
-    current = Order.objects.filter(pk=order_id).values_list("status", flat=True).get()
+    attempt = PaymentAttempt.objects.get(pk=paid.attempt_id)  # locked by the statement
+    order_no, current = Order.objects.values_list("no", "status").get(pk=order_id)
     reason = (
         "订单已支付，重复付款自动退回"
         if current in ALREADY_PAID_STATUSES
         else "订单已关闭，付款自动退回"
     )
-    logger.warning("payment %s for order %s (%s): refunding it", transaction_id, order.no, current)
+    logger.warning("payment %s for order %s (%s): refunding it", transaction_id, order_no, current)
     refund_for_attempt_locked(attempt=attempt, reason=reason)
     return SettleOutcome.REFUNDING
 
@@ -355,6 +364,18 @@ def _order_paid_effects_locked(*, order_id: int) -> None:
     """What an order's payment changes in other apps, in the same transaction as pending →
     paid: nothing yet. The members and marketing issues add points earned, coupon usage
     counts, commissions accrued, group-buy progress here."""
+    group_buy_order_paid_locked(order_id=order_id)
+    flash_mark_paid(order_id=order_id)
+    points_mall_order_paid(order_id=order_id)
+    paid = Order.objects.values("member_id", "no", "payable_fen").get(pk=order_id)
+    member_order_paid_locked(  # points (pending), growth and level, the first_order task
+        member_id=paid["member_id"], order_no=paid["no"], paid_fen=paid["payable_fen"]
+    )
+    coupon_mark_used_for_order(order_id=order_id)
+    campaign_usages_mark_paid(order_id=order_id)
+    coupons_grant_on_spend(
+        order_id=order_id, member_id=paid["member_id"], paid_fen=paid["payable_fen"]
+    )
 
 
 def order_paid_followups(*, order_id: int) -> None:

@@ -23,15 +23,29 @@ from django.utils import timezone
 
 from catalog.models import StockLog
 from catalog.stock import StockLine, stock_release
-from mall.errors import RefundExceedsPaid, RefundNotAllowed, RefundNumberReused, WechatUnavailable
+from mall.errors import (
+    RefundExceedsPaid,
+    RefundNotAllowed,
+    RefundNotRetryable,
+    RefundNumberReused,
+    WechatUnavailable,
+)
 from mall.money import mul_div_round_half_up
+from marketing.services.campaigns import campaign_usages_mark_refunded
+from marketing.services.coupons import coupon_return_for_refunded_order
+from marketing.services.flash_sale import flash_refunded_for_order
+from marketing.services.group_buy import group_seat_refunded_for_order
+from marketing.services.points_mall import points_mall_order_refunded
+from members.levels import member_order_refund_settled_locked
+from members.points import points_refund
 from members.stored_value import stored_value_credit
 from orders.models import Order, OrderLine, OrderStatus
 from orders.services import ALLOWED_TRANSITIONS, order_transition
 
 from .. import wechat
-from ..models import LedgerEntry, PaymentAttempt, Refund, RefundLine
+from ..models import LedgerEntry, PaymentAttempt, Refund, RefundLine, TopUp
 from .ledger import ledger_record
+from .top_up_refunds import top_up_refund_closed_locked, top_up_refund_succeeded_locked
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +64,7 @@ REFUND_REFUSALS = frozenset(
         "ERROR",
     }
 )
-WECHAT_REFUND_STATES = {"SUCCESS": R.SUCCESS, "CHANGE": R.FAILED, "REFUNDCLOSE": R.CLOSED}
+WECHAT_REFUND_STATES = {"SUCCESS": R.SUCCESS, "CHANGE": R.CHANGE, "REFUNDCLOSE": R.CLOSED}
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,7 @@ class RefundOutcome(StrEnum):
     SETTLED = "settled"  # money recorded as refunded now
     ALREADY_SETTLED = "already_settled"  # a replay: nothing written
     PROCESSING = "processing"  # WeChat is still refunding
-    FAILED = "failed"  # WeChat CHANGE: marked failed for a person to handle
+    CHANGE = "change"  # WeChat CHANGE: marked for a person to handle
     CLOSED = "closed"  # WeChat REFUNDCLOSE: the amount is refundable again
     REJECTED = "rejected"  # the amount does not match ours: nothing written
     UNKNOWN = "unknown"  # not one of our refunds: nothing written
@@ -221,8 +235,9 @@ def _refund_no_new(order: Order) -> str:
 
 def refund_for_attempt_locked(*, attempt: PaymentAttempt, reason: str) -> Refund:
     """Refund the whole of an attempt that paid an order no longer payable (cancelled,
-    closed, or paid by another attempt). The caller holds the attempt's lock inside its
-    transaction; a second call returns the first refund ("R" + out_trade_no)."""
+    closed, or paid by another attempt), or a top-up already credited by another attempt. The
+    caller holds the attempt's lock inside its transaction; a second call returns the first
+    refund ("R" + out_trade_no)."""
     from ..tasks import refund_submit_task
 
     out_refund_no = f"R{attempt.out_trade_no}"
@@ -231,6 +246,7 @@ def refund_for_attempt_locked(*, attempt: PaymentAttempt, reason: str) -> Refund
         return existing
     refund = Refund.objects.create(
         order_id=attempt.order_id,
+        top_up_id=attempt.top_up_id,
         attempt=attempt,
         out_refund_no=out_refund_no,
         amount_fen=attempt.amount_fen,
@@ -270,17 +286,36 @@ def refund_submit(*, refund_id: int) -> str:
             Refund.objects.filter(pk=refund_id).update(last_error=error)
             raise
         logger.error("WeChat refused refund %s: %s", refund.out_refund_no, error)
-        Refund.objects.filter(pk=refund_id, status=R.PENDING).update(
-            status=R.CLOSED, last_error=error
-        )
+        _refund_close_refused(refund=refund, error=error)
         return R.CLOSED
-    Refund.objects.filter(pk=refund_id, status=R.PENDING).update(
+    accepted = Refund.objects.filter(pk=refund_id, status=R.PENDING).update(
         status=R.PROCESSING,
         wechat_refund_id=str(result.get("refund_id") or "")[:32],
         submitted_at=timezone.now(),
         last_error="",
     )
+    if accepted and refund.retry_of_id:  # WeChat took the re-submission: it replaces the CHANGE
+        Refund.objects.filter(pk=refund.retry_of_id, status=R.CHANGE).update(
+            status=R.CLOSED, last_error=f"已重新提交为 {refund.out_refund_no}"
+        )
     return Refund.objects.values_list("status", flat=True).get(pk=refund_id)
+
+
+@transaction.atomic
+def _refund_close_refused(*, refund: Refund, error: str) -> None:
+    if refund.top_up_id is not None:  # the top-up's lock first, as settlement takes it
+        TopUp.objects.select_for_update().get(pk=refund.top_up_id)
+    closed = Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
+        status=R.CLOSED, last_error=error
+    )
+    if closed:
+        _refund_closed_locked(refund=refund)
+
+
+def _refund_closed_locked(*, refund: Refund) -> None:
+    """A refund ended without moving money: a top-up's balance debit is given back."""
+    if refund.top_up_id is not None:
+        top_up_refund_closed_locked(refund=refund)
 
 
 def refund_settle(
@@ -304,16 +339,17 @@ def refund_settle(
         ).exists()
     ):
         return RefundOutcome.ALREADY_SETTLED  # the usual replay: one read, no lock
-    order_id = (
+    owner = (
         Refund.objects.filter(out_refund_no=out_refund_no)
-        .values_list("order_id", flat=True)
+        .values_list("order_id", "top_up_id")
         .first()
     )
-    if order_id is None:
+    if owner is None:
         logger.error("WeChat refund %s (%s) is not ours", out_refund_no, source)
         return RefundOutcome.UNKNOWN
     return _refund_settle_atomic(
-        order_id=order_id,
+        order_id=owner[0],
+        top_up_id=owner[1],
         out_refund_no=out_refund_no,
         refund_fee=refund_fee,
         refund_status=refund_status,
@@ -326,7 +362,8 @@ def refund_settle(
 @transaction.atomic(durable=True)
 def _refund_settle_atomic(
     *,
-    order_id: int,
+    order_id: int | None,
+    top_up_id: int | None,
     out_refund_no: str,
     refund_fee: int,
     refund_status: str,
@@ -334,7 +371,7 @@ def _refund_settle_atomic(
     wechat_refund_id: str,
     succeeded_at: datetime,
 ) -> RefundOutcome:
-    order = _order_lock(order_id)  # serialises the refunds of one order: "all refunded?" is exact
+    order = _refund_owner_lock(order_id=order_id, top_up_id=top_up_id)
     refund = Refund.objects.select_for_update(of=("self",)).get(out_refund_no=out_refund_no)
     if refund_fee != refund.wechat_fen:
         logger.error(
@@ -355,17 +392,36 @@ def _refund_settle_atomic(
             logger.error(
                 "refund %s was %s; WeChat says SUCCESS: recording it", out_refund_no, refund.status
             )
-        _refund_succeeded_locked(
-            refund=refund, order=order, succeeded_at=succeeded_at, wechat_refund_id=wechat_refund_id
-        )
+        if order is None:
+            top_up_refund_succeeded_locked(
+                refund=refund, succeeded_at=succeeded_at, wechat_refund_id=wechat_refund_id
+            )
+        else:
+            _refund_succeeded_locked(
+                refund=refund,
+                order=order,
+                succeeded_at=succeeded_at,
+                wechat_refund_id=wechat_refund_id,
+            )
         return RefundOutcome.SETTLED
     changed = Refund.objects.filter(pk=refund.pk, status__in=Refund.IN_FLIGHT_STATUSES).update(
         status=final, last_error=f"微信退款状态 {refund_status}"
     )
     if changed:
-        log = logger.error if final == R.FAILED else logger.warning
+        log = logger.error if final == R.CHANGE else logger.warning
         log("WeChat refund %s ended %s (%s)", out_refund_no, refund_status, source)
-    return RefundOutcome.FAILED if final == R.FAILED else RefundOutcome.CLOSED
+        if final == R.CLOSED:
+            _refund_closed_locked(refund=refund)
+    return RefundOutcome.CHANGE if final == R.CHANGE else RefundOutcome.CLOSED
+
+
+def _refund_owner_lock(*, order_id: int | None, top_up_id: int | None) -> Order | None:
+    """Lock the order (returned) or the top-up a refund belongs to: it serialises the refunds
+    of one order ("all refunded?" is exact) or of one top-up, always before the refund's lock."""
+    if order_id is not None:
+        return _order_lock(order_id)
+    TopUp.objects.select_for_update().get(pk=top_up_id)
+    return None
 
 
 def _refund_succeeded_locked(
@@ -425,6 +481,12 @@ def _refund_succeeded_locked(
             )
     if not lines:
         return  # an automatic refund of a surplus attempt: the order's own payment is untouched
+    member_order_refund_settled_locked(  # growth and the order's earned points, in proportion
+        member_id=order.member_id,
+        order_no=order.no,
+        refund_fen=refund.amount_fen,
+        refund_no=refund.out_refund_no,
+    )
     if OrderLine.objects.filter(order=order, refunded_quantity__lt=F("quantity")).exists():
         return
     if S.CLOSED in ALLOWED_TRANSITIONS.get(order.status, frozenset()):
@@ -442,6 +504,13 @@ def _order_refunded_fully_locked(*, order: Order) -> None:
     """Everything of the order is refunded: give back what it took besides money. Nothing yet:
     the marketing issue returns its coupon here, the members issue its points (and claws back
     points earned), in this transaction, so each comes back exactly once."""
+    if order.points_used:  # the points it spent (once: unique per reference in the ledger)
+        points_refund(member_id=order.member_id, reference=f"order:{order.no}")
+    coupon_return_for_refunded_order(order_id=order.pk)
+    campaign_usages_mark_refunded(order_id=order.pk)
+    points_mall_order_refunded(order_id=order.pk)
+    group_seat_refunded_for_order(order_id=order.pk)
+    flash_refunded_for_order(order_id=order.pk)
 
 
 def refund_query_sync(*, refund_id: int, now: datetime | None = None) -> str:
@@ -512,3 +581,98 @@ def refunds_sync(
             counts["failed"] += 1
             logger.warning("refund sync of %s: %r", refund_id, exc)
     return counts | {"next_after_id": rows[-1] if len(rows) == limit else 0}
+
+
+# --- CHANGE (退款异常) ---
+def refund_change_retry(*, refund_id: int, actor: str) -> Refund:
+    """Re-submit a refund WeChat reported as CHANGE (the money did not reach the shopper's
+    card): first ask WeChat again (a refund handled on the merchant platform may be SUCCESS by
+    now), else create one re-submission with a new out_refund_no ("<old>-R", same amounts and
+    lines) and send it at once. When WeChat takes it, the CHANGE refund is closed; when WeChat
+    refuses (it usually still counts the CHANGE amount as refunded: NOTENOUGH), the
+    re-submission is closed and the CHANGE refund stays for a person to settle on the merchant
+    platform. Returns the refund that now stands for the money (a second call: the same one).
+
+    Raises: Refund.DoesNotExist, RefundNotRetryable (not in CHANGE), WechatUnavailable (WeChat
+    did not answer; the re-submission stays pending and the sync beat sends it).
+    """
+    refund = Refund.objects.get(pk=refund_id)
+    if refund.status != R.CHANGE and not Refund.objects.filter(retry_of=refund).exists():
+        raise RefundNotRetryable(status=refund.status, out_refund_no=refund.out_refund_no)
+    if refund.status == R.CHANGE:
+        _refund_change_query(refund)
+        refund.refresh_from_db()
+        if refund.status == R.SUCCESS:
+            return refund  # handled at WeChat meanwhile: settled by the query
+    retry = _refund_retry_create(refund_id=refund_id, actor=actor)
+    if retry.status != R.PENDING:
+        return retry
+    try:
+        refund_submit(refund_id=retry.pk)
+    except wechat.WechatPayError as exc:  # NOTENOUGH & co.: WeChat does not allow it
+        Refund.objects.filter(pk=retry.pk, status=R.PENDING).update(
+            status=R.CLOSED, last_error=f"{exc.err_code} {exc.errmsg}"[:200]
+        )
+    return Refund.objects.get(pk=retry.pk)
+
+
+def _refund_change_query(refund: Refund) -> None:
+    try:
+        result = wechat.refund_query(refund.out_refund_no)
+    except wechat.WechatPayError:
+        return
+    for n in range(int(result.get("refund_count") or 0)):
+        if result.get(f"out_refund_no_{n}") == refund.out_refund_no:
+            if result.get(f"refund_status_{n}") == "SUCCESS":
+                success_time = result.get(f"refund_success_time_{n}")
+                refund_settle(
+                    out_refund_no=refund.out_refund_no,
+                    refund_fee=int(result[f"refund_fee_{n}"]),
+                    refund_status="SUCCESS",
+                    source="query",
+                    wechat_refund_id=str(result.get(f"refund_id_{n}") or ""),
+                    succeeded_at=wechat.time_parse(str(success_time), "%Y-%m-%d %H:%M:%S")
+                    if success_time
+                    else None,
+                )
+            return
+
+
+@transaction.atomic(durable=True)
+def _refund_retry_create(*, refund_id: int, actor: str) -> Refund:
+    order_id, top_up_id = Refund.objects.values_list("order_id", "top_up_id").get(pk=refund_id)
+    _refund_owner_lock(order_id=order_id, top_up_id=top_up_id)  # settlement's lock order
+    refund = Refund.objects.select_for_update().get(pk=refund_id)
+    if (retry := Refund.objects.filter(retry_of=refund).first()) is not None:
+        return retry  # a second click
+    if refund.status != R.CHANGE:
+        raise RefundNotRetryable(status=refund.status, out_refund_no=refund.out_refund_no)
+    retry = Refund.objects.create(
+        order_id=refund.order_id,
+        top_up_id=refund.top_up_id,
+        attempt_id=refund.attempt_id,
+        retry_of=refund,
+        out_refund_no=f"{refund.out_refund_no}-R",
+        amount_fen=refund.amount_fen,
+        wechat_fen=refund.wechat_fen,
+        balance_fen=refund.balance_fen,
+        reason=f"{refund.reason}（重新提交 {refund.out_refund_no}）"[:200],
+        requested_by=actor[:80],
+        is_automatic=refund.is_automatic,
+        restock=refund.restock,
+    )
+    RefundLine.objects.bulk_create(
+        RefundLine(
+            refund=retry,
+            order_line_id=line.order_line_id,
+            quantity=line.quantity,
+            amount_fen=line.amount_fen,
+        )
+        for line in RefundLine.objects.filter(refund=refund).order_by("pk")
+    )
+    return retry
+
+
+def refunds_change_count() -> int:
+    """Refunds WeChat reported as CHANGE that nobody has settled yet (the admin dashboard)."""
+    return Refund.objects.filter(status=R.CHANGE).count()

@@ -25,6 +25,7 @@ from members.stored_value import stored_value_credit
 from .. import wechat
 from ..models import LedgerEntry, PaymentAttempt, TopUp, TopUpTier
 from .ledger import ledger_record
+from .refunds import refund_for_attempt_locked
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,8 @@ def top_up_paid_locked(
     """Settle a top-up's attempt WeChat reports paid, inside the settlement's transaction (the
     attempt row is locked): the WeChat ledger row, the attempt paid, the top-up pending → paid and
     amount + bonus credited with their balance ledger rows. Returns whether the top-up was won;
-    a second paid attempt of a paid top-up keeps its money recorded and is logged."""
+    a second paid attempt (the shopper paid twice, or a superseded attempt's payment arrives
+    late) keeps its money recorded and is refunded automatically, never credited."""
     top_up = TopUp.objects.only("no", "member_id", "amount_fen", "bonus_fen").get(
         pk=attempt.top_up_id
     )
@@ -171,12 +173,13 @@ def top_up_paid_locked(
         status=TopUp.Status.PAID, paid_at=paid_at
     )
     if not won:
-        logger.error(
-            "top-up %s paid again by %s (%s): money recorded, needs a manual refund",
+        logger.warning(
+            "top-up %s paid again by %s (%s): refunding it",
             top_up.no,
             transaction_id,
             attempt.out_trade_no,
         )
+        refund_for_attempt_locked(attempt=attempt, reason="充值已到账，重复付款自动退回")
         return False
     credit = top_up.amount_fen + top_up.bonus_fen
     stored_value_credit(member_id=top_up.member_id, amount_fen=credit, reference=top_up.no)

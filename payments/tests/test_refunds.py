@@ -238,7 +238,7 @@ def test_wechat_closing_a_refund_makes_the_amount_refundable_again(
     assert [k for k, _, _ in wechat_ledger(order)] == ["wechat_payment", "wechat_refund"]
 
 
-def test_wechat_refund_change_is_marked_failed(
+def test_wechat_refund_change_is_marked_change(
     two_line_order, wechat_sim, django_capture_on_commit_callbacks
 ):
     order, (tea, _) = two_line_order
@@ -251,7 +251,7 @@ def test_wechat_refund_change_is_marked_failed(
         requested_by="admin:boss",
         restock=False,
     )
-    assert failed.status == "failed"
+    assert failed.status == "change"
     assert "CHANGE" in failed.last_error
     tea.refresh_from_db()
     assert tea.refunded_quantity == 0

@@ -1,0 +1,96 @@
+"""Demo coupons: a few templates of each kind in the claim centre, the shared code WELCOME2026,
+a spend rule (实付满200返5元券), and some coupons in the demo shopper's wallet. Safe to run
+twice: templates are found by name, the code and the rule by theirs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import Category, Sku
+from members.models import Member
+
+from .models import Coupon, CouponCode, CouponSpendRule, CouponTemplate
+from .services.coupons import coupon_codes_generate, coupons_issue
+
+T = CouponTemplate
+DEMO_SHOPPER_OPENID = "demo-shopper-openid"
+WELCOME_CODE = "WELCOME2026"
+
+
+def _template(name: str, **fields: Any) -> CouponTemplate:
+    template, _ = CouponTemplate.objects.get_or_create(name=name, defaults=fields)
+    return template
+
+
+@transaction.atomic
+def seed_demo(stdout: Any) -> None:
+    now = timezone.now()
+    fixed = {"validity": T.Validity.FIXED, "starts_at": now, "ends_at": now + timedelta(days=60)}
+    newcomer = _template(
+        "新人无门槛5元券",
+        kind=T.Kind.CASH,
+        amount_fen=500,
+        validity=T.Validity.RELATIVE,
+        valid_days=30,
+        is_claimable=True,
+        description="无门槛，领取后30天内有效",
+    )
+    full = _template(
+        "满100减30",
+        kind=T.Kind.FULL_REDUCTION,
+        threshold_fen=10000,
+        amount_fen=3000,
+        total_quantity=1000,
+        per_member_limit=2,
+        is_claimable=True,
+        **fixed,
+    )
+    tea = Category.objects.filter(name="茶叶", parent=None).first()
+    _template(
+        "茶叶85折券",
+        kind=T.Kind.DISCOUNT,
+        rate_permille=850,
+        cap_fen=5000,
+        scope=T.Scope.CATEGORIES if tea else T.Scope.ALL,
+        category_ids=[tea.pk] if tea else [],
+        is_claimable=True,
+        stackable_with_campaigns=False,
+        description="最多优惠50元，不与满减活动同享",
+        **fixed,
+    )
+    shipping = _template(
+        "运费券",
+        kind=T.Kind.SHIPPING,
+        amount_fen=1000,
+        validity=T.Validity.RELATIVE,
+        valid_days=15,
+        is_claimable=True,
+    )
+    sku = Sku.objects.filter(is_active=True, product__is_on_shelf=True).order_by("id").first()
+    if sku is not None:
+        _template("新品兑换券", kind=T.Kind.EXCHANGE, sku=sku, **fixed)
+    if not CouponCode.objects.filter(code=WELCOME_CODE).exists():
+        coupon_codes_generate(
+            template_id=full.pk, name="欢迎码", kind="shared", quantity=500, code=WELCOME_CODE
+        )
+    rule, created = CouponSpendRule.objects.get_or_create(
+        name="实付满200返5元券", defaults={"min_paid_fen": 20000}
+    )
+    if created:
+        rule.templates.set([newcomer])
+    shopper = Member.objects.filter(openid=DEMO_SHOPPER_OPENID).first()
+    if shopper is not None:
+        for template in (newcomer, shipping):
+            coupons_issue(
+                template_id=template.pk,
+                member_ids=[shopper.pk],
+                source=Coupon.Source.MERCHANT,
+                source_ref="demo",
+            )
+    stdout.write(
+        f"优惠券：模板 {CouponTemplate.objects.count()} 个，兑换码 {WELCOME_CODE}，消费返券规则 1 条"
+    )

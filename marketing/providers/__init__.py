@@ -1,0 +1,1 @@
+"""Discount providers of the pricing function (see mall/discounts.py), one module per area."""

@@ -1,0 +1,3 @@
+"""Celery tasks of marketing, one module per area, imported here so autodiscovery finds them."""
+
+from . import flash_sale, journeys  # noqa: F401

@@ -1,0 +1,23 @@
+"""Flash-sale tasks: rebuild the Redis counters from the database (beat every minute, and after an
+item is activated or changed), and end the sessions whose time is over (their unsold units go back
+to the SKUs). Both are safe to run twice and concurrently."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from ..services import flash_sale
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def flash_counters_reconcile_task() -> int:
+    return flash_sale.flash_counters_reconcile()
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def flash_item_sync_task(item_id: int) -> int:
+    return flash_sale.flash_counters_reconcile(item_ids=[item_id])
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def flash_sessions_end_task() -> int:
+    return flash_sale.flash_sessions_end_due()

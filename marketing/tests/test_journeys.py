@@ -1,0 +1,196 @@
+"""Lifecycle journeys: replenish reminders (a run twice sends once; none after a rebuy), win-back
+coupons once per dormancy, and recommendations after the 2nd paid order."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from catalog.tests.factories import CategoryFactory, ProductFactory, SkuFactory
+from marketing.models import Coupon, JourneySend, ReplenishRule
+from marketing.services.journeys import replenish_run, winback_run
+from marketing.tests.coupon_factories import CouponTemplateFactory
+from members.models import Member, SubscribeMessage
+from members.tests.factories import MemberFactory
+from orders.models import Order, OrderStatus
+from orders.services import order_transition
+from payments.tests.conftest import place_order
+
+pytestmark = pytest.mark.django_db
+S = OrderStatus
+
+
+def _bought(member, skus, *, paid_days_ago=0, received_days_ago=None):
+    """An order of `skus` paid (and received) that many days ago, through the state machine."""
+    order = place_order(member, [(sku, 1) for sku in skus])
+    now = timezone.now()
+    order_transition(
+        order_id=order.pk,
+        from_status=S.PENDING_PAYMENT,
+        to_status=S.PAID,
+        actor="system",
+        paid_at=now - timedelta(days=paid_days_ago),
+    )
+    if received_days_ago is not None:
+        order_transition(order_id=order.pk, from_status=S.PAID, to_status=S.SHIPPED, actor="t")
+        order_transition(
+            order_id=order.pk,
+            from_status=S.SHIPPED,
+            to_status=S.RECEIVED,
+            actor="t",
+            received_at=now - timedelta(days=received_days_ago),
+        )
+    return Order.objects.get(pk=order.pk)
+
+
+@pytest.fixture
+def tea():
+    return SkuFactory(price_fen=8800, product=ProductFactory(title="西湖龙井"))
+
+
+def test_replenish_run_twice_sends_once(
+    tea, django_capture_on_commit_callbacks, wechat_sim, member_login
+):
+    # given: a 30-day rule with a coupon; an order received 31 days ago, one received 10 days ago
+    template = CouponTemplateFactory(
+        kind="cash", threshold_fen=0, amount_fen=1000, validity="relative", valid_days=7
+    )
+    ReplenishRule.objects.create(
+        name="龙井复购", product=tea.product, cycle_days=30, coupon_template=template
+    )
+    member = Member.objects.get(pk=member_login("o-replenish")[0])  # WeChat knows its openid
+    recent = MemberFactory()
+    due = _bought(member, [tea, SkuFactory()], paid_days_ago=40, received_days_ago=31)
+    _bought(recent, [tea], paid_days_ago=12, received_days_ago=10)
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        first = replenish_run()
+    second = replenish_run()
+
+    # then: one send (the tea line of the due order), one coupon, one message to WeChat
+    assert (first["sent"], second["sent"]) == (1, 0)
+    send = JourneySend.objects.get()
+    tea_line = due.lines.get(sku=tea)
+    assert (send.member_id, send.order_line_id, send.kind) == (member.pk, tea_line.pk, "replenish")
+    assert send.coupon.template_id == template.pk
+    assert send.coupon.source == Coupon.Source.JOURNEY
+    assert Coupon.objects.filter(member=member).count() == 1
+    message = SubscribeMessage.objects.get(member=member)
+    assert (message.template_key, message.status) == ("replenish", SubscribeMessage.Status.SENT)
+    assert [m["touser"] for m in wechat_sim.messages()] == [member.openid]
+
+
+def test_not_sent_when_rebought_or_refunded(tea):
+    # given: a category rule (on the parent category) and three members
+    parent = CategoryFactory()
+    tea.product.category = CategoryFactory(parent=parent)
+    tea.product.save()
+    ReplenishRule.objects.create(name="茶叶", category=parent, cycle_days=30, send_message=False)
+    rebought, refunded, due = MemberFactory.create_batch(3)
+    _bought(rebought, [tea], paid_days_ago=35, received_days_ago=32)
+    _bought(rebought, [tea], paid_days_ago=2)  # bought again since
+    order = _bought(refunded, [tea], paid_days_ago=35, received_days_ago=32)
+    order.lines.update(refunded_quantity=1)
+    _bought(due, [tea], paid_days_ago=35, received_days_ago=32)
+
+    # when
+    counts = replenish_run()
+
+    # then
+    assert counts["sent"] == 1
+    assert list(JourneySend.objects.values_list("member_id", flat=True)) == [due.pk]
+
+
+def test_old_orders_past_the_lookback_are_left_alone(tea, settings):
+    # given
+    settings.JOURNEY_LOOKBACK_DAYS = 7
+    ReplenishRule.objects.create(name="龙井", product=tea.product, cycle_days=30)
+    _bought(MemberFactory(), [tea], paid_days_ago=100, received_days_ago=90)
+
+    # when / then
+    assert replenish_run()["sent"] == 0
+
+
+def test_winback_once_per_dormancy(settings, tea):
+    # given
+    template = CouponTemplateFactory(kind="cash", threshold_fen=0, amount_fen=500)
+    settings.WINBACK_COUPON_TEMPLATE_ID = template.pk
+    settings.WINBACK_DORMANT_DAYS = 90
+    dormant, active = MemberFactory.create_batch(2)
+    _bought(dormant, [tea], paid_days_ago=120)
+    _bought(active, [tea], paid_days_ago=5)
+
+    # when
+    first, second = winback_run(batch_size=1), winback_run()
+
+    # then
+    assert (first["sent"], second["sent"]) == (1, 0)
+    assert list(Coupon.objects.values_list("member_id", "template_id")) == [
+        (dormant.pk, template.pk)
+    ]
+
+    # when: the member comes back, then sleeps again: a new dormancy, a new coupon
+    _bought(dormant, [tea], paid_days_ago=95)
+    assert winback_run()["sent"] == 1
+
+
+def test_recommendations_after_the_second_order(member_login, django_assert_max_num_queries):
+    # given: I bought tea and a cup; others bought tea with a pot, a cup with a tray
+    member_id, client = member_login("o-reco")
+    me = Member.objects.get(pk=member_id)
+    category = CategoryFactory()
+    tea, cup, pot, tray, kettle, hidden = (
+        SkuFactory(product=ProductFactory(category=category, sales_count=n)) for n in range(6)
+    )
+    others = [SkuFactory(product=ProductFactory(sales_count=100 + n)) for n in range(12)]
+    before = client.get("/api/v1/recommendations").json()
+    _bought(me, [tea])
+    _bought(me, [cup])
+    for _n in range(3):
+        _bought(MemberFactory(), [tea, pot, hidden])
+    _bought(MemberFactory(), [cup, tray, tea])
+    hidden.product.is_on_shelf = False  # taken off the shelf since
+    hidden.product.save()
+
+    # when
+    with django_assert_max_num_queries(5):
+        response = client.get("/api/v1/recommendations")
+
+    # then
+    assert before["basis"] == "popular"
+    assert len(before["results"]) == 10
+    assert before["results"][0]["id"] == others[-1].product_id
+    body = response.json()
+    ids = [item["id"] for item in body["results"]]
+    assert body["basis"] == "related"
+    assert ids[:2] == [pot.product_id, tray.product_id]  # bought together, most members first
+    assert kettle.product_id in ids  # same category
+    assert not {tea.product_id, cup.product_id, hidden.product_id} & set(ids)
+    assert body["results"][0]["reason"] == "bought_together"
+
+
+def test_admin_pages_show_counts(admin_client, tea):
+    # given
+    template = CouponTemplateFactory(kind="cash", threshold_fen=0, amount_fen=500)
+    ReplenishRule.objects.create(
+        name="龙井复购", product=tea.product, cycle_days=30, coupon_template=template
+    )
+    _bought(MemberFactory(), [tea], paid_days_ago=35, received_days_ago=31)
+    replenish_run()
+
+    # when / then
+    for url in (
+        "/admin/marketing/replenishrule/",
+        "/admin/marketing/journeysend/",
+        "/admin/marketing/pointsmallitem/",
+        "/admin/marketing/pointsmallexchange/",
+        "/admin/members/tag/",
+        "/admin/members/membertag/",
+        "/admin/members/referral/",
+    ):
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+    rules = admin_client.get("/admin/marketing/replenishrule/").content.decode()
+    assert "龙井复购" in rules
+    assert "0.0%" in rules

@@ -1,0 +1,73 @@
+"""The member level discount (会员折扣) as a discount provider of orders' price_cart (the contract
+is mall/discounts.py): the member's level rate on every line without a special price."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mall.discounts import SPECIAL_PRICE_SOURCES, Adjustment, PricingChoices
+from mall.money import mul_div_round_half_up
+
+from .models import MemberLevel
+
+
+@dataclass(frozen=True)
+class LoadedLevel:
+    id: int
+    name: str
+    discount_permille: int
+    label: str
+
+
+class LevelDiscountProvider:
+    key = "level"
+    handles_coupons = False
+    promotion_kinds: frozenset[str] = frozenset()
+
+    def load(
+        self, *, member: Any, lines: Sequence[Any], now: datetime, choices: PricingChoices
+    ) -> LoadedLevel | None:
+        level_id = getattr(member, "level_id", None)
+        if level_id is None:
+            return None
+        level = (
+            MemberLevel.objects.filter(pk=level_id).only("pk", "name", "discount_permille").first()
+        )
+        if level is None or level.discount_permille >= 1000:
+            return None
+        return LoadedLevel(
+            id=level.pk,
+            name=level.name,
+            discount_permille=level.discount_permille,
+            label=level.discount_label,
+        )
+
+    def apply(
+        self, *, lines: Sequence[Any], loaded: LoadedLevel | None, goods_left_fen: int
+    ) -> list[Adjustment]:
+        """One adjustment for the order: (1 − rate) × the eligible goods left, rounded half up
+        once per order, allocated to the eligible lines in proportion."""
+        if loaded is None:
+            return []
+        weights = tuple(
+            0
+            if any(source in SPECIAL_PRICE_SOURCES for source, _ in line.discount_parts)
+            else max(line.goods_left_fen, 0)
+            for line in lines
+        )
+        base = sum(weights)
+        amount = base - mul_div_round_half_up(base, loaded.discount_permille, 1000)
+        if amount <= 0:
+            return []
+        return [
+            Adjustment(
+                source="level",
+                name=f"{loaded.name}{loaded.label}",
+                amount_fen=amount,
+                line_weights=weights,
+                ref=f"level:{loaded.id}",
+            )
+        ]
