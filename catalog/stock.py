@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from mall.errors import OutOfStock
@@ -51,6 +52,8 @@ def _stock_move(
 ) -> dict[int, int]:
     """Apply {sku_id: change} and log it, in one statement; returns {sku_id: stock after} of the
     SKUs changed (a deduction larger than the stock, or an unknown SKU, is left out)."""
+    if connection.vendor != "postgresql":
+        return _stock_move_portable(changes, reason=reason, reference=reference, operator=operator)
     sku_ids = list(changes)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -60,10 +63,39 @@ def _stock_move(
         return dict(cursor.fetchall())
 
 
+def _stock_move_portable(
+    changes: dict[int, int], *, reason: str, reference: str, operator: str
+) -> dict[int, int]:
+    """_stock_move for the embedded SQLite mode (one writer at a time): the same conditional
+    UPDATE per SKU, then its log row."""
+    after: dict[int, int] = {}
+    now = timezone.now()
+    with transaction.atomic():
+        for sku_id, change in changes.items():
+            moved = Sku.objects.filter(pk=sku_id, stock__gte=-change).update(
+                stock=F("stock") + change
+            )
+            if not moved:
+                continue
+            stock = Sku.objects.filter(pk=sku_id).values_list("stock", flat=True).get()
+            StockLog.objects.create(
+                sku_id=sku_id,
+                change=change,
+                stock_before=stock - change,
+                stock_after=stock,
+                reason=reason,
+                reference=reference,
+                operator=operator,
+                created_at=now,
+            )
+            after[sku_id] = stock
+    return after
+
+
 def _skus_lock(sku_ids: list[int]) -> None:
     """Lock the SKU rows in id order (one lock order for every transaction: no deadlocks).
     Caller must be inside transaction.atomic()."""
-    if len(sku_ids) > 1:  # a single-row UPDATE takes its one lock by itself
+    if len(sku_ids) > 1 and connection.vendor == "postgresql":  # one row locks itself
         with connection.cursor() as cursor:
             cursor.execute(_LOCK_SQL, [sorted(sku_ids)])
 

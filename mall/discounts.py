@@ -21,6 +21,14 @@ read are here. A provider is an object listed in `settings.ORDER_DISCOUNT_PROVID
         # take what the order uses (mark the coupon used, take flash stock, a group seat …);
         # raise a DomainError to abort the whole order. Conditional updates only.
 
+    # optional: free gift lines (买赠 of another SKU), asked once the provider is loaded; each
+    # becomes an extra line at price 0 (stock permitting: 赠完即止) with gift_ref set:
+    def gift_lines(self, *, loaded, lines) -> list[Gift]
+
+    # optional, pure: discounts on the shipping fee (a 运费券), after shipping is known; each is
+    # capped by the fee left and counted in the breakdown's discounts like any other:
+    def apply_shipping(self, *, lines, loaded, shipping_fen: int) -> list[Adjustment]
+
     # optional: SKUs whose units the provider reserves itself (a flash pool), so the normal
     # stock check and reservation skip them; their order lines get stock_held_by=key.
     def stock_held_skus(self, *, loaded) -> frozenset[int]
@@ -76,6 +84,16 @@ class Adjustment:
     ref: str = ""
     auto: bool = False
     points_cost: int = 0
+
+
+@dataclass(frozen=True)
+class Gift:
+    """A free gift line a provider adds (买赠 of another SKU): `ref` names the campaign."""
+
+    sku_id: int
+    quantity: int
+    ref: str
+    name: str = ""
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,7 @@ class CampaignData:
     bundle_price_fen: int = 0  # … for this price
     buy_quantity: int = 0  # 买赠: buy this many …
     gift_quantity: int = 0  # … of the same SKU, get this many more free
+    gift_sku_id: int | None = None  # … or this many units of another SKU (a gift line)
 
     def is_live(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at

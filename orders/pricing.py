@@ -10,7 +10,8 @@ Order of the computation (each step capped by what is left, never negative):
    by the goods left, keeping at least 1 fen of goods while the order has any (WeChat Pay cannot
    charge 0 fen), and allocated to lines (remainder to the last line, no line below 0);
 3. shipping per freight template group; "free over" compares the group's goods **after**
-   discounts (what the shopper really pays for the goods) with the template's threshold;
+   discounts (what the shopper really pays for the goods) with the template's threshold; then
+   the providers' optional `apply_shipping` (a 运费券), each capped by the shipping left;
 4. points: min(requested, member's points) worth `rule.points_per_yuan` per 100 fen, capped at
    `rule.max_percent` % of what is left to pay and leaving at least 1 fen; allocated to lines by
    what each has left; plus the points some adjustments cost (a points-mall exchange); then stored
@@ -29,11 +30,11 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from mall.discounts import Adjustment, PointsRule, PricingChoices
+from mall.discounts import Adjustment, Gift, PointsRule, PricingChoices
 from mall.errors import BalanceUnavailable, DeliveryUnavailable, PointsUnavailable
 from mall.money import allocate
 
-__all__ = ["Adjustment", "PointsRule", "PricingChoices", "price_cart"]
+__all__ = ["Adjustment", "Gift", "PointsRule", "PricingChoices", "price_cart"]
 
 EXPRESS = "express"
 PICKUP = "pickup"
@@ -82,6 +83,7 @@ class PricingLine:
     spec_text: str
     image_url: str
     category_ids: tuple[int, ...] = ()  # the product's category and its ancestors
+    gift_ref: str = ""  # a free gift (price 0) of this promotion, e.g. "campaign:3"
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ class QuoteLine:
     # Per source, e.g. (("full_reduction", 300), ("coupon", 100)): what a refund gives back.
     discount_parts: tuple[tuple[str, int], ...] = ()
     category_ids: tuple[int, ...] = ()
+    gift_ref: str = ""  # a free gift line (unit price 0), not discounted by anyone
     weight_g: int = 0
     freight_template_id: int | None = None
     title: str = ""
@@ -236,6 +239,7 @@ def price_cart(inputs: PricingInputs) -> Quote:
             spec_text=line.spec_text,
             image_url=line.image_url,
             category_ids=line.category_ids,
+            gift_ref=line.gift_ref,
         )
         for line in inputs.lines
     )
@@ -282,6 +286,8 @@ def price_cart(inputs: PricingInputs) -> Quote:
         )
         for line, share in zip(lines, shipping_parts, strict=True)
     )
+    lines, shipping_discounts = _shipping_discounts(inputs, lines, shipping_fen)
+    discounts.extend(shipping_discounts)
     points_fen, points_for_fen = points_deduction(
         requested=inputs.points,
         available=inputs.member_points_balance - points_cost,
@@ -324,6 +330,44 @@ def price_cart(inputs: PricingInputs) -> Quote:
         lines=lines,
         delivery=inputs.delivery,
     )
+
+
+def _shipping_discounts(
+    inputs: PricingInputs, lines: tuple[QuoteLine, ...], shipping_fen: int
+) -> tuple[tuple[QuoteLine, ...], list[Discount]]:
+    """Discounts on the shipping fee (providers' `apply_shipping(*, lines, loaded, shipping_fen)`),
+    each capped by the fee left and taken from the lines' shipping shares."""
+    discounts: list[Discount] = []
+    shipping_left = shipping_fen
+    caps = [line.shipping_fen for line in lines]  # each line's shipping share not yet discounted
+    for loaded in inputs.discounts:
+        method = getattr(loaded.provider, "apply_shipping", None)
+        if method is None:
+            continue  # (called even with no fee left: a chosen 运费券 must then be refused)
+        for adjustment in method(lines=lines, loaded=loaded.loaded, shipping_fen=shipping_left):
+            amount = max(0, min(adjustment.amount_fen, shipping_left))
+            if amount == 0:
+                continue
+            parts = allocate_capped(amount, caps, caps)
+            caps = [cap - part for cap, part in zip(caps, parts, strict=True)]
+            lines = tuple(
+                replace(
+                    line,
+                    discount_fen=line.discount_fen + part,
+                    discount_parts=(*line.discount_parts, (adjustment.source, part)),
+                    paid_fen=line.paid_fen - part,
+                )
+                if part
+                else line
+                for line, part in zip(lines, parts, strict=True)
+            )
+            shipping_left -= amount
+            discounts.append(
+                Discount(
+                    adjustment.source, adjustment.name, amount, adjustment.ref, adjustment.auto
+                )
+            )
+    return lines, discounts
 
 
 def _check_choices(inputs: PricingInputs) -> None:
@@ -396,6 +440,8 @@ def _shipping_fen(inputs: PricingInputs, lines: tuple[QuoteLine, ...]) -> int:
     templates = {template.id: template for template in inputs.freight_templates}
     groups: dict[int, list[QuoteLine]] = {}
     for line in lines:
+        if line.gift_ref:
+            continue  # gifts ship with the order at no charge
         template_id = line.freight_template_id or inputs.default_freight_template_id
         if template_id is None:
             continue  # no template at all: the merchant ships it free
@@ -459,6 +505,7 @@ def quote_as_breakdown(quote: Quote) -> dict[str, Any]:
                 "unit_price_fen": line.unit_price_fen,
                 "discount_fen": line.discount_fen,
                 "paid_fen": line.paid_fen,
+                "gift": bool(line.gift_ref),
             }
             for line in quote.lines
         ],

@@ -278,9 +278,10 @@ def pricing_inputs_load(
         )
         for provider in providers
     )
+    pricing_lines += _gift_lines_load(discounts, pricing_lines)
     # Units a promotion holds in its own pool (a flash sale) are not taken from the SKU's stock.
     held = stock_held_skus(discounts)
-    for line in lines:
+    for line in lines:  # the asked lines (gifts were capped by their stock when added)
         sku = skus[line.sku_id]
         if line.sku_id not in held and sku.stock < line.quantity:
             raise OutOfStock(sku_id=line.sku_id, requested=line.quantity, available=sku.stock)
@@ -298,6 +299,45 @@ def pricing_inputs_load(
         member_balance_fen=member.balance_fen,
         points_rule=points_rule_get(),
     )
+
+
+def _gift_lines_load(
+    discounts: Sequence[LoadedDiscount], lines: Sequence[PricingLine]
+) -> tuple[PricingLine, ...]:
+    """The providers' free gifts (买赠 of another SKU) as lines at price 0: only while the gift
+    is on sale, and no more units than its stock has left (赠完即止). One query when any."""
+    gifts = []
+    for loaded in discounts:
+        method = getattr(loaded.provider, "gift_lines", None)
+        if method is not None:
+            gifts.extend(method(loaded=loaded.loaded, lines=lines))
+    if not gifts:
+        return ()
+    skus = skus_for_sale(sku_ids=[gift.sku_id for gift in gifts])
+    added = []
+    for gift in gifts:
+        sku = skus.get(gift.sku_id)
+        if sku is None or not sku_is_available(sku):
+            continue
+        quantity = min(gift.quantity, sku.stock)
+        if quantity <= 0:
+            continue
+        added.append(
+            PricingLine(
+                sku_id=gift.sku_id,
+                product_id=sku.product_id,
+                quantity=quantity,
+                unit_price_fen=0,
+                weight_g=sku.weight_g,
+                freight_template_id=None,
+                title=f"【赠品】{sku.product.title}",
+                spec_text=sku_spec_text(sku),
+                image_url=sku_image_url(sku),
+                category_ids=sku_category_ids(sku),
+                gift_ref=gift.ref,
+            )
+        )
+    return tuple(added)
 
 
 def _choices_check_judged(choices: PricingChoices, providers: Sequence[Any]) -> None:
@@ -352,13 +392,40 @@ ORDER BY t.id, r.id
 """  # noqa: S608  (table names from the models; values are parameters)
 
 
+def _freight_rows_portable(product_ids: set[int]) -> list[tuple]:
+    """The rows of _FREIGHT_SQL (ANY/ARRAY are PostgreSQL's) through the ORM: the embedded
+    mode's SQLite."""
+    links = FreightTemplate.products.through.objects.filter(product_id__in=product_ids)
+    covered: dict[int, list[int]] = {}
+    for template_id, product_id in links.values_list("freighttemplate_id", "product_id"):
+        covered.setdefault(template_id, []).append(product_id)
+    templates = FreightTemplate.objects.filter(
+        Q(is_default=True) | Q(pk__in=list(covered))
+    ).order_by("pk")
+    rules: dict[int, list[FreightRule]] = {}
+    for rule in FreightRule.objects.filter(template__in=templates).order_by("pk"):
+        rules.setdefault(rule.template_id, []).append(rule)
+    rows: list[tuple] = []
+    for t in templates:
+        head = (t.pk, t.name, t.charge_by, t.free_over_fen, t.is_default, covered.get(t.pk, []))
+        for r in rules.get(t.pk, ()):
+            rule = (r.first_units, r.first_fee_fen, r.extra_units, r.extra_fee_fen)
+            rows.append((*head, r.pk, json.dumps(r.regions), *rule))
+        if t.pk not in rules:  # LEFT JOIN: a template without rules is one row of NULLs
+            rows.append((*head, None, None, None, None, None, None))
+    return rows
+
+
 def _freight_templates_load(
     product_ids: set[int],
 ) -> tuple[tuple[FreightTemplateData, ...], int | None, dict[int, int]]:
     """The templates pricing may use, the default one's id, and {product id: its template}."""
-    with connection.cursor() as cursor:
-        cursor.execute(_FREIGHT_SQL, {"products": sorted(product_ids)})
-        rows = cursor.fetchall()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_FREIGHT_SQL, {"products": sorted(product_ids)})
+            rows = cursor.fetchall()
+    else:
+        rows = _freight_rows_portable(product_ids)
     heads: dict[int, tuple[str, str, int | None]] = {}
     rules: dict[int, list[FreightRuleData]] = {}
     template_of_product: dict[int, int] = {}

@@ -97,7 +97,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_active", "scope", "stackable_with_coupons"]
     search_fields = ["name", "description"]
     filter_horizontal = ["categories"]
-    raw_id_fields = ["products", "excluded_products"]
+    raw_id_fields = ["products", "excluded_products", "gift_sku"]
     readonly_fields = ["ended_early_at", "created_at", "updated_at"]
     inlines = [CampaignTierInline, CampaignItemInline]
     actions = ["end_now"]
@@ -122,7 +122,7 @@ class CampaignAdmin(admin.ModelAdmin):
         ),
         ("满减/满折", {"fields": ["threshold_type", "is_repeat"]}),
         ("N元N件", {"fields": ["bundle_quantity", "bundle_price_fen"]}),
-        ("买赠", {"fields": ["buy_quantity", "gift_quantity"]}),
+        ("买赠", {"fields": ["buy_quantity", "gift_quantity", "gift_sku"]}),
         ("记录", {"fields": ["created_at", "updated_at"]}),
     ]
 

@@ -69,7 +69,17 @@ class Campaign(models.Model):
     bundle_quantity = models.PositiveIntegerField("N元N件：件数", default=0)
     bundle_price_fen = models.PositiveBigIntegerField("N元N件：价格(分)", default=0)
     buy_quantity = models.PositiveIntegerField("买赠：买几件", default=0)
-    gift_quantity = models.PositiveIntegerField("买赠：送几件（同款）", default=0)
+    gift_quantity = models.PositiveIntegerField("买赠：送几件", default=0)
+    # Empty: the gift is more of the same SKU (买二送一). Set: every buy_quantity units of the
+    # scope bring gift_quantity units of this SKU, free, as their own order line (赠完即止).
+    gift_sku = models.ForeignKey(
+        "catalog.Sku",
+        verbose_name="买赠：赠品 SKU（空 = 同款）",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 

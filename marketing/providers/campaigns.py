@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mall.discounts import SPECIAL_PRICE_SOURCES, Adjustment, PricingChoices
+from mall.discounts import SPECIAL_PRICE_SOURCES, Adjustment, Gift, PricingChoices
 from mall.errors import CouponUnavailable
 from marketing import campaign_rules as rules
 from marketing.campaign_rules import CampaignData, CouponOption, RuleLine
+from marketing.coupon_rules import SHIPPING
 from marketing.services.campaigns import (
     LimitedOffer,
     UsageInput,
@@ -155,6 +156,10 @@ class PromotionLoaded:
     coupons: tuple[Any, ...]  # CouponData
     coupon_required: bool  # the shopper chose coupons[0]
     coupon_auto: bool  # the shopper did not choose: the best one is picked for them
+    # 运费券 are judged once shipping is known (apply_shipping): the chosen one, or the usable
+    # ones to pick from when the shopper did not choose and no other coupon was used.
+    shipping_coupons: tuple[Any, ...] = ()
+    gift_campaigns: tuple[CampaignData, ...] = ()  # 买赠 of another SKU (gift lines)
 
 
 @dataclass(frozen=True)
@@ -224,13 +229,22 @@ class PromotionProvider:
 
         level_id = _level_id(member)
         live = campaigns_snapshot(now=now)
-        campaigns = tuple(c for c in live if c.kind in PROMOTION_KINDS and c.is_eligible(level_id))
+        eligible = tuple(c for c in live if c.kind in PROMOTION_KINDS and c.is_eligible(level_id))
+        # A gift of another SKU takes nothing off the goods: it adds a free line (gift_lines).
+        campaigns = tuple(c for c in eligible if not c.gift_sku_id)
+        # (no gifts with a flash / group / points-mall price: those lines do not count)
+        gift_campaigns = tuple(
+            c for c in eligible if c.gift_sku_id and choices.promotion_kind is None
+        )
         offers = limited_time_offers(
             member_id=member.pk, level_id=level_id, lines=lines, now=now, campaigns=live
         )
         coupons: tuple[Any, ...] = ()
+        shipping_coupons: tuple[Any, ...] = ()
         if choices.coupon_id is None:
-            coupons = tuple(coupons_usable_load(member_id=member.pk, now=now))
+            usable = coupons_usable_load(member_id=member.pk, now=now)
+            coupons = tuple(c for c in usable if c.kind != SHIPPING)
+            shipping_coupons = tuple(c for c in usable if c.kind == SHIPPING)
         elif choices.coupon_id:
             coupon = coupon_data_for_member(
                 member_id=member.pk, coupon_id=choices.coupon_id, now=now
@@ -240,14 +254,41 @@ class PromotionProvider:
                 raise CouponUnavailable(
                     result.unusable_reason, coupon_id=coupon.id, reason=result.unusable_reason
                 )
-            coupons = (coupon,)
+            if coupon.kind == SHIPPING:
+                shipping_coupons = (coupon,)
+            else:
+                coupons = (coupon,)
         return PromotionLoaded(
             campaigns=campaigns,
             limited_by_sku={sku_id: offer.campaign for sku_id, offer in offers.items()},
             coupons=coupons,
-            coupon_required=bool(choices.coupon_id),
+            coupon_required=bool(choices.coupon_id) and bool(coupons),
             coupon_auto=choices.coupon_id is None,
+            shipping_coupons=shipping_coupons,
+            gift_campaigns=gift_campaigns,
         )
+
+    def gift_lines(self, *, loaded: PromotionLoaded, lines: Sequence[Any]) -> list[Gift]:
+        """买N赠X: every buy_quantity units of the campaign's scope (special-priced lines do not
+        count) bring gift_quantity units of its gift SKU."""
+        gifts = []
+        for campaign in loaded.gift_campaigns:
+            units = sum(
+                line.quantity
+                for line in lines
+                if campaign.covers(product_id=line.product_id, category_ids=line.category_ids)
+            )
+            times = units // campaign.buy_quantity if campaign.buy_quantity else 0
+            if times and campaign.gift_sku_id:
+                gifts.append(
+                    Gift(
+                        sku_id=campaign.gift_sku_id,
+                        quantity=times * campaign.gift_quantity,
+                        ref=f"campaign:{campaign.id}",
+                        name=campaign.name,
+                    )
+                )
+        return gifts
 
     def apply(
         self, *, lines: Sequence[Any], loaded: PromotionLoaded, goods_left_fen: int
@@ -266,7 +307,7 @@ class PromotionProvider:
                 limited_campaign=loaded.limited_by_sku.get(line.sku_id)
                 if _part(line, rules.LIMITED_TIME)
                 else None,
-                is_special=_is_special(line),
+                is_special=_is_special(line) or bool(getattr(line, "gift_ref", "")),
             )
             for line in lines
         ]
@@ -294,6 +335,57 @@ class PromotionProvider:
             for step in combo.steps
         ]
 
+    def apply_shipping(
+        self, *, lines: Sequence[Any], loaded: PromotionLoaded, shipping_fen: int
+    ) -> list[Adjustment]:
+        """A 运费券 on the shipping fee: the one the shopper chose, or — when they did not choose
+        and no other coupon was used — the usable one worth the most (auto). A coupon that does
+        not stack with campaigns is skipped when a campaign priced the order.
+
+        Raises: CouponUnavailable when the chosen one cannot be used (no fee to pay)."""
+        from marketing.coupon_rules import coupon_evaluate
+
+        if not loaded.shipping_coupons:
+            return []
+        chosen = not loaded.coupon_auto
+        sources = {source for line in lines for source, _ in getattr(line, "discount_parts", ())}
+        if "coupon" in sources:
+            return []  # one coupon per order
+        campaigned = bool(sources & {*PROMOTION_KINDS, rules.LIMITED_TIME})
+        best: tuple[int, Any] | None = None
+        for coupon in loaded.shipping_coupons:
+            if campaigned and not getattr(coupon, "stackable_with_campaigns", True):
+                if chosen:
+                    raise CouponUnavailable(
+                        "此券不可与活动同享", coupon_id=coupon.id, reason="不可与活动同享"
+                    )
+                continue
+            judged = [_coupon_line(line) for line in lines]
+            result = coupon_evaluate(coupon, judged, shipping_hint_fen=shipping_fen)
+            if result.unusable_reason and chosen:
+                raise CouponUnavailable(
+                    result.unusable_reason, coupon_id=coupon.id, reason=result.unusable_reason
+                )
+            if not result.unusable_reason and result.amount_fen > (best[0] if best else 0):
+                best = (result.amount_fen, coupon)
+        if best is None:
+            if chosen:
+                coupon = loaded.shipping_coupons[0]
+                raise CouponUnavailable(
+                    "本单无需运费，运费券不可用", coupon_id=coupon.id, reason="本单无需运费"
+                )
+            return []
+        amount, coupon = best
+        return [
+            Adjustment(
+                source="coupon",
+                name=coupon.name,
+                amount_fen=amount,
+                ref=f"coupon:{coupon.id}",
+                auto=loaded.coupon_auto,
+            )
+        ]
+
     def commit(
         self, *, member: Any, order: Any, quote: Any, loaded: PromotionLoaded, now: datetime
     ) -> None:
@@ -302,9 +394,12 @@ class PromotionProvider:
         Raises: PromotionUnavailable (a campaign ended meanwhile), CouponUnavailable.
         """
         used = _campaign_refs(quote, PROMOTION_KINDS)
+        for line in quote.lines:  # a gift campaign takes nothing off: its usage counts 0 fen
+            if line.gift_ref.startswith("campaign:"):
+                used.setdefault(int(line.gift_ref.split(":", 1)[1]), 0)
         if used:
             campaigns_check_live(campaign_ids=used, now=now)
-            by_id = {c.id: c for c in loaded.campaigns}
+            by_id = {c.id: c for c in (*loaded.campaigns, *loaded.gift_campaigns)}
             usages = []
             for campaign_id, discount_fen in sorted(used.items()):
                 campaign = by_id[campaign_id]
@@ -312,6 +407,7 @@ class PromotionProvider:
                     line.goods_fen
                     for line in quote.lines
                     if not _is_special(line)
+                    and not line.gift_ref
                     and campaign.covers(product_id=line.product_id, category_ids=line.category_ids)
                 )
                 usages.append(UsageInput(campaign_id, discount_fen, goods_fen, {}, {}))

@@ -121,6 +121,7 @@ def campaign_create(
     bundle_price_fen: int = 0,
     buy_quantity: int = 0,
     gift_quantity: int = 0,
+    gift_sku_id: int | None = None,
     description: str = "",
     is_active: bool = True,
 ) -> Campaign:
@@ -166,6 +167,7 @@ def campaign_create(
         bundle_price_fen=bundle_price_fen,
         buy_quantity=buy_quantity,
         gift_quantity=gift_quantity,
+        gift_sku_id=gift_sku_id if kind == Campaign.Kind.BUY_GIFT else None,
     )
     campaign.categories.set(category_ids)
     campaign.products.set(product_ids)
@@ -310,6 +312,7 @@ def campaign_data_from(campaign: Campaign) -> CampaignData:
         bundle_price_fen=campaign.bundle_price_fen,
         buy_quantity=campaign.buy_quantity,
         gift_quantity=campaign.gift_quantity,
+        gift_sku_id=campaign.gift_sku_id,
     )
 
 

@@ -439,3 +439,42 @@ def test_ten_threads_ordering_at_the_limited_price_get_at_most_the_limit():
     assert results.count(True) == 3
     assert CampaignPurchase.objects.get(member=member, campaign=sale).quantity == 3
     assert Order.objects.filter(member=member, payable_fen=999).count() == 3
+
+
+def test_buy_gift_of_another_sku_adds_a_free_line_while_stock_lasts(client, address, member):
+    # given: 买2件茶 赠1个杯子 (the cup has 3 units left)
+    tea, cup = SkuFactory(price_fen=3000, stock=50), SkuFactory(price_fen=1500, stock=3)
+    gift = campaign_create(
+        **window(
+            name="买2赠杯",
+            kind=K.BUY_GIFT,
+            scope=Campaign.Scope.PRODUCTS,
+            product_ids=[tea.product_id],
+            buy_quantity=2,
+            gift_quantity=1,
+            gift_sku_id=cup.pk,
+        )
+    )
+    # when: 5 teas → 2 cups
+    shown, placed = order(client, body(address, (tea, 5), coupon_id=0))
+    # then: a free line, no discount, no shipping for it, stock taken
+    assert shown["lines"][1] | {} == {
+        "sku_id": cup.pk,
+        "quantity": 2,
+        "unit_price_fen": 0,
+        "discount_fen": 0,
+        "paid_fen": 0,
+        "gift": True,
+    }
+    assert shown["goods_fen"] == 15000
+    assert placed.payable_fen == shown["payable_fen"]
+    gift_line = placed.lines.get(sku_id=cup.pk)
+    assert (gift_line.unit_price_fen, gift_line.quantity, gift_line.title[:4]) == (0, 2, "【赠品】")
+    cup.refresh_from_db()
+    assert cup.stock == 1
+    assert CampaignUsage.objects.filter(campaign=gift, order_id=placed.pk).count() == 1
+    # when: the next order asks for 2 cups but 1 is left (赠完即止); then none
+    shown, _ = order(client, body(address, (tea, 4), coupon_id=0))
+    assert [(x["sku_id"], x["quantity"]) for x in shown["lines"]] == [(tea.pk, 4), (cup.pk, 1)]
+    shown, _ = order(client, body(address, (tea, 2), coupon_id=0))
+    assert [x["sku_id"] for x in shown["lines"]] == [tea.pk]

@@ -197,6 +197,7 @@ class BreakdownLineOutputSerializer(serializers.Serializer):
     unit_price_fen = serializers.IntegerField()
     discount_fen = serializers.IntegerField()
     paid_fen = serializers.IntegerField()
+    gift = serializers.BooleanField(help_text="a free gift (买赠), unit price 0")
 
 
 class BreakdownOutputSerializer(serializers.Serializer):
@@ -416,6 +417,7 @@ def _breakdown_output(breakdown: dict[str, Any]) -> dict[str, Any]:
                 "unit_price_fen": int(line["unit_price_fen"]),
                 "discount_fen": int(line["discount_fen"]),
                 "paid_fen": int(line["paid_fen"]),
+                "gift": bool(line.get("gift", False)),
             }
             for line in breakdown["lines"]
         ],

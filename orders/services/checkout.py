@@ -151,7 +151,7 @@ def order_create(
             commit(member=member, order=order, quote=quote, loaded=loaded.loaded, now=now)
     if checkout.from_cart:
         CartItem.objects.filter(
-            member=member, sku_id__in=[line.sku_id for line in quote.lines]
+            member=member, sku_id__in=[line.sku_id for line in quote.lines if not line.gift_ref]
         ).delete()
     order_id = order.pk
     countdown = (order.expires_at - now).total_seconds()

@@ -125,8 +125,16 @@ def test_no_templates_no_discounts_pays_the_goods():
                 "unit_price_fen": 1999,
                 "discount_fen": 0,
                 "paid_fen": 3998,
+                "gift": False,
             },
-            {"sku_id": 2, "quantity": 1, "unit_price_fen": 500, "discount_fen": 0, "paid_fen": 500},
+            {
+                "sku_id": 2,
+                "quantity": 1,
+                "unit_price_fen": 500,
+                "discount_fen": 0,
+                "paid_fen": 500,
+                "gift": False,
+            },
         ],
     }
 
