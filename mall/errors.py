@@ -64,6 +64,18 @@ class PhoneCodeInvalid(DomainError):
     default_message = "手机号授权已失效，请重新授权"
 
 
+class BirthdayLocked(DomainError):
+    code = "birthday_locked"
+    status = 409
+    default_message = "生日设置后不可修改"
+
+
+class ProfileInvalid(DomainError):
+    code = "profile_invalid"
+    status = 400
+    default_message = "资料填写有误"
+
+
 class AlreadySignedIn(DomainError):
     code = "already_signed_in"
     status = 409

@@ -73,7 +73,9 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Embedded mode: the SQLite file is SQLITE_PATH (tests and smoke checks point it at a temp file).
+SQLITE_PATH = env.str("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3"))
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
@@ -143,6 +145,7 @@ WECHAT_TEMPLATES = {
     "group_buy_formed": env.str("WECHAT_TEMPLATE_GROUP_BUY_FORMED", default="tmpl-group-formed"),
     "points_expiring": env.str("WECHAT_TEMPLATE_POINTS_EXPIRING", default="tmpl-points-expiring"),
     "replenish": env.str("WECHAT_TEMPLATE_REPLENISH", default="tmpl-replenish"),
+    "birthday": env.str("WECHAT_TEMPLATE_BIRTHDAY", default="tmpl-birthday"),
 }
 
 # --- Celery: eager in the embedded mode, Redis otherwise ---

@@ -1,5 +1,6 @@
 """The member level discount (会员折扣) as a discount provider of orders' price_cart (the contract
-is mall/discounts.py): the member's level rate on every line without a special price."""
+is mall/discounts.py): the member's level rate on every line without a special price, and the
+level's free shipping (会员包邮) once the fee is known."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class LoadedLevel:
     name: str
     discount_permille: int
     label: str
+    free_shipping: bool = False
 
 
 class LevelDiscountProvider:
@@ -34,15 +36,18 @@ class LevelDiscountProvider:
         if level_id is None:
             return None
         level = (
-            MemberLevel.objects.filter(pk=level_id).only("pk", "name", "discount_permille").first()
+            MemberLevel.objects.filter(pk=level_id)
+            .only("pk", "name", "discount_permille", "free_shipping")
+            .first()
         )
-        if level is None or level.discount_permille >= 1000:
+        if level is None or (level.discount_permille >= 1000 and not level.free_shipping):
             return None
         return LoadedLevel(
             id=level.pk,
             name=level.name,
             discount_permille=level.discount_permille,
             label=level.discount_label,
+            free_shipping=level.free_shipping,
         )
 
     def apply(
@@ -50,7 +55,7 @@ class LevelDiscountProvider:
     ) -> list[Adjustment]:
         """One adjustment for the order: (1 − rate) × the eligible goods left, rounded half up
         once per order, allocated to the eligible lines in proportion."""
-        if loaded is None:
+        if loaded is None or loaded.discount_permille >= 1000:
             return []
         weights = tuple(
             0
@@ -68,6 +73,21 @@ class LevelDiscountProvider:
                 name=f"{loaded.name}{loaded.label}",
                 amount_fen=amount,
                 line_weights=weights,
+                ref=f"level:{loaded.id}",
+            )
+        ]
+
+    def apply_shipping(
+        self, *, lines: Sequence[Any], loaded: LoadedLevel | None, shipping_fen: int
+    ) -> list[Adjustment]:
+        """会员包邮: the level's members pay no shipping (the whole fee left)."""
+        if loaded is None or not loaded.free_shipping or shipping_fen <= 0:
+            return []
+        return [
+            Adjustment(
+                source="level_shipping",
+                name=f"{loaded.name}包邮",
+                amount_fen=shipping_fen,
                 ref=f"level:{loaded.id}",
             )
         ]

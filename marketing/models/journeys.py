@@ -74,6 +74,7 @@ class JourneySend(models.Model):
     class Kind(models.TextChoices):
         REPLENISH = "replenish", "复购提醒"
         WINBACK = "winback", "沉睡唤醒"
+        BIRTHDAY = "birthday", "生日礼券"
 
     kind = models.CharField("类型", max_length=10, choices=Kind.choices)
     member = models.ForeignKey(

@@ -16,15 +16,19 @@ at once, send once.
 
 from __future__ import annotations
 
+import calendar
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from mall.db import postgresql_required
 from mall.errors import CouponExpired, CouponNotFound, CouponSoldOut
+from members.models import Member
 from members.services import subscribe_messages_queue_many
 
 from ..models import Coupon, JourneySend
@@ -193,6 +197,14 @@ def _coupons_issue(
 
 
 def _message_for(*, kind: str, candidate: _Candidate, send_id: int) -> dict:
+    if kind == JourneySend.Kind.BIRTHDAY:
+        return {
+            "member_id": candidate.member_id,
+            "template_key": "birthday",
+            "data": {"thing1": {"value": "生日快乐"}, "thing2": {"value": "您的生日礼券已到账"}},
+            "page": "pages/coupons/index",
+            "dedup_key": f"journey:{send_id}",
+        }
     if kind == JourneySend.Kind.REPLENISH:
         return {
             "member_id": candidate.member_id,
@@ -214,7 +226,10 @@ def _message_for(*, kind: str, candidate: _Candidate, send_id: int) -> dict:
 
 
 def replenish_run(*, now: datetime | None = None, batch_size: int | None = None) -> dict[str, int]:
-    """Send the due replenish reminders; returns counts. Safe to run twice or concurrently."""
+    """Send the due replenish reminders; returns counts. Safe to run twice or concurrently.
+
+    Raises: NotSupportedError on a database other than PostgreSQL (beat only)."""
+    postgresql_required("replenish_run")
     now = now or timezone.now()
     batch_size = batch_size or settings.JOURNEY_BATCH_SIZE
     lookback = settings.JOURNEY_LOOKBACK_DAYS
@@ -274,7 +289,10 @@ def _active_cycle_bounds() -> tuple[int, int] | None:
 
 
 def winback_run(*, now: datetime | None = None, batch_size: int | None = None) -> dict[str, int]:
-    """Send win-back coupons to dormant members (once per dormancy); returns counts."""
+    """Send win-back coupons to dormant members (once per dormancy); returns counts.
+
+    Raises: NotSupportedError on a database other than PostgreSQL (beat only)."""
+    postgresql_required("winback_run")
     now = now or timezone.now()
     template_id = settings.WINBACK_COUPON_TEMPLATE_ID
     if not template_id:
@@ -310,4 +328,40 @@ def winback_run(*, now: datetime | None = None, batch_size: int | None = None) -
                     kind=JourneySend.Kind.WINBACK, candidates=candidates, now=now
                 )
         lo = hi
+    return {"sent": sent}
+
+
+def birthday_run(*, today: date | None = None, batch_size: int | None = None) -> dict[str, int]:
+    """Birthday coupons (生日礼券): members whose birthday is today (29 Feb counts on 28 Feb in
+    other years) get their level's birthday coupon and a message, once a year (the send's
+    period key is the year). Portable ORM, batched by member id; safe to run twice."""
+    today = today or timezone.localdate()
+    batch_size = batch_size or settings.JOURNEY_BATCH_SIZE * 10
+    days = Q(birthday__month=today.month, birthday__day=today.day)
+    if (today.month, today.day) == (2, 28) and not calendar.isleap(today.year):
+        days |= Q(birthday__month=2, birthday__day=29)
+    due = Member.objects.filter(days, level__birthday_coupon_template_id__isnull=False)
+    now, last_id, sent = timezone.now(), 0, 0
+    while True:
+        rows = list(
+            due.filter(pk__gt=last_id)
+            .order_by("pk")
+            .values_list("pk", "level__birthday_coupon_template_id")[:batch_size]
+        )
+        if not rows:
+            break
+        last_id = rows[-1][0]
+        candidates = [
+            _Candidate(
+                member_id=member_id,
+                rule_id=None,
+                order_line_id=None,
+                period_key=str(today.year),
+                coupon_template_id=template_id,
+                send_message=True,
+            )
+            for member_id, template_id in rows
+        ]
+        with transaction.atomic():
+            sent += _sends_deliver(kind=JourneySend.Kind.BIRTHDAY, candidates=candidates, now=now)
     return {"sent": sent}

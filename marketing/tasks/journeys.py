@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from members.referral import referral_cancel, referral_pending_page, referral_reward
 
-from ..services.journeys import replenish_run, winback_run
+from ..services.journeys import birthday_run, replenish_run, winback_run
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +35,15 @@ def referrals_settle(*, now: datetime | None = None, batch_size: int | None = No
     while page := referral_pending_page(after_id=after, limit=batch_size):
         after = page[-1][0]
         invitee_ids = [invitee_id for _, invitee_id in page]
-        first_orders = (
-            Order.objects.filter(member_id__in=invitee_ids, paid_at__isnull=False)
-            .order_by("member_id", "paid_at", "id")
-            .distinct("member_id")
-            .values_list("member_id", "no", "status", "received_at")
+        orders = Order.objects.filter(member_id__in=invitee_ids, paid_at__isnull=False).order_by(
+            "member_id", "paid_at", "id"
         )
-        for member_id, no, status, received_at in first_orders:
+        if connection.vendor == "postgresql":  # DISTINCT ON; elsewhere the first row is kept below
+            orders = orders.distinct("member_id")
+        first_orders = {}
+        for row in orders.values_list("member_id", "no", "status", "received_at"):
+            first_orders.setdefault(row[0], row)
+        for member_id, no, status, received_at in first_orders.values():
             if status == OrderStatus.CLOSED:
                 counts["cancelled"] += referral_cancel(invitee_id=member_id, order_no=no)
             elif status == OrderStatus.COMPLETED or (
@@ -62,6 +64,6 @@ def referrals_reward_task() -> dict:
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def journeys_run_task() -> dict:
-    counts = {"replenish": replenish_run(), "winback": winback_run()}
+    counts = {"replenish": replenish_run(), "winback": winback_run(), "birthday": birthday_run()}
     logger.info("journeys: %s", counts)
     return counts

@@ -35,12 +35,19 @@ class MemberOutputSerializer(serializers.ModelSerializer):
             "nickname",
             "avatar_url",
             "phone",
+            "birthday",
             "level",
             "growth",
             "points",
             "balance_fen",
             "created_at",
         ]
+
+
+class MeUpdateInputSerializer(serializers.Serializer):
+    nickname = serializers.CharField(max_length=64, required=False)
+    avatar_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    birthday = serializers.DateField(required=False, help_text="set once (生日设置后不可修改)")
 
 
 class LoginOutputSerializer(serializers.Serializer):

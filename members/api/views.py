@@ -4,14 +4,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mall.errors import PhoneCodeInvalid, WechatLoginFailed, WechatUnavailable
+from mall.errors import (
+    BirthdayLocked,
+    PhoneCodeInvalid,
+    ProfileInvalid,
+    WechatLoginFailed,
+    WechatUnavailable,
+)
 from mall.openapi import errors
 from members import services
+from members.profile import member_profile_update
 
 from .serializers import (
     LoginInputSerializer,
     LoginOutputSerializer,
     MemberOutputSerializer,
+    MeUpdateInputSerializer,
     PhoneBindInputSerializer,
     PhoneBindOutputSerializer,
 )
@@ -66,3 +74,18 @@ class MeApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(me_data(request.user))
+
+    @extend_schema(
+        tags=["members"],
+        summary="Update my profile (nickname, avatar, birthday once)",
+        request=MeUpdateInputSerializer,
+        responses={
+            200: MeOutputSerializer,
+            **errors("invalid", "not_authenticated", BirthdayLocked, ProfileInvalid),
+        },
+    )
+    def patch(self, request: Request) -> Response:
+        data = MeUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        member = member_profile_update(member_id=request.user.pk, **data.validated_data)
+        return Response(me_data(member))

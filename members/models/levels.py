@@ -12,11 +12,11 @@ class MemberLevel(models.Model):
     growth_threshold = models.PositiveBigIntegerField("成长值门槛", unique=True)
     # 950 = 95折 on goods; 1000 = no discount.
     discount_permille = models.PositiveSmallIntegerField("商品折扣(千分比)", default=1000)
-    # Data only for now: shipping is priced by orders' price_cart, which does not read it yet.
+    # 会员包邮: LevelDiscountProvider.apply_shipping takes the whole fee off.
     free_shipping = models.BooleanField("包邮", default=False)
     points_multiplier_permille = models.PositiveIntegerField("积分倍率(千分比)", default=1000)
-    # A marketing coupon template id; members must not import marketing, so a marketing
-    # journey issues it on the member's birthday (not built yet).
+    # A marketing coupon template id (members must not import marketing): the birthday journey
+    # (marketing.services.journeys.birthday_run) issues it on the member's birthday.
     birthday_coupon_template_id = models.PositiveIntegerField("生日券模板ID", null=True, blank=True)
     created_at = models.DateTimeField("创建时间", default=timezone.now)
 

@@ -10,6 +10,8 @@ class Member(models.Model):
     nickname = models.CharField("昵称", max_length=64, blank=True)
     avatar_url = models.URLField("头像", max_length=500, blank=True)
     phone = models.CharField("手机号", max_length=20, blank=True, db_index=True)
+    # Set once by the shopper (a birthday coupon each year must not be farmed by editing it).
+    birthday = models.DateField("生日", null=True, blank=True)
     session_key = models.CharField(max_length=64, blank=True, editable=False)
     points_balance = models.PositiveIntegerField("积分", default=0)
     balance_fen = models.PositiveBigIntegerField("储值余额(分)", default=0)

@@ -193,6 +193,40 @@ def test_no_level_no_discount(levels, client_for_member):
     assert not [d for d in body["discounts"] if d["source"] == "level"]
 
 
+def test_a_free_shipping_level_pays_no_shipping(levels, client_for_member):
+    # given: a level with 包邮 and no discount; the shop charges 12 yuan per order
+    from orders.tests.factories import FreightRuleFactory, FreightTemplateFactory
+
+    template = FreightTemplateFactory(is_default=True, charge_by="piece", free_over_fen=None)
+    FreightRuleFactory(template=template, first_fee_fen=1200, extra_fee_fen=0)
+    vip = MemberLevel.objects.create(
+        name="钻石会员", growth_threshold=5000, discount_permille=1000, free_shipping=True
+    )
+    member = MemberFactory(level=vip, growth=6000)
+    address = AddressFactory(member=member, is_default=True)
+    sku = SkuFactory(price_fen=2000, stock=10)
+    body = (
+        client_for_member(member)
+        .post(
+            "/api/v1/checkout/preview",
+            {
+                "lines": [{"sku_id": sku.pk, "quantity": 1}],
+                "address_id": address.pk,
+                "coupon_id": 0,
+            },
+            format="json",
+        )
+        .json()
+    )
+    # then: the fee is shown and taken off, named
+    assert body["shipping_fen"] == 1200
+    assert [(d["source"], d["name"], d["amount_fen"]) for d in body["discounts"]] == [
+        ("level_shipping", "钻石会员包邮", 1200)
+    ]
+    assert body["payable_fen"] == 2000
+    assert sum(line["paid_fen"] for line in body["lines"]) == 2000
+
+
 @pytest.fixture
 def client_for_member():
     from rest_framework.test import APIClient
