@@ -255,7 +255,10 @@ def price_cart(inputs: PricingInputs) -> Quote:
             lines=lines, loaded=loaded.loaded, goods_left_fen=goods_left - goods_floor_fen
         ):
             goods_left = sum(line.goods_left_fen for line in lines)
-            amount = max(0, min(adjustment.amount_fen, goods_left - goods_floor_fen))
+            # A points-mall exchange may make the goods free (points pay for them; an order with
+            # nothing to pay by WeChat is paid at once); other discounts leave 1 fen.
+            floor = 0 if adjustment.points_cost else goods_floor_fen
+            amount = max(0, min(adjustment.amount_fen, goods_left - floor))
             points_cost += adjustment.points_cost
             if amount == 0:
                 continue

@@ -239,3 +239,45 @@ def test_concurrent_coupon_exchanges_never_oversell():
     assert outcomes.count("ok") == 3
     assert set(outcomes) == {"ok", "PointsMallSoldOut"}
     assert (item.stock, PointsMallExchange.objects.count(), Coupon.objects.count()) == (0, 3, 3)
+
+
+@pytest.mark.django_db
+def test_a_points_only_item_picked_up_costs_nothing_and_is_paid_at_once(shopper):
+    # given: 2,000 points, no cash part, collected at a pickup point (no shipping)
+    from orders.tests.factories import PickupPointFactory
+
+    member_id, client, _ = shopper
+    item = PointsMallItem.objects.create(
+        title="茶杯 纯积分兑",
+        kind="sku",
+        sku=SkuFactory(price_fen=3900, stock=10),
+        points=2000,
+        cash_fen=0,
+        stock=5,
+        per_member_limit=1,
+    )
+    body = {
+        "lines": [{"sku_id": item.sku_id, "quantity": 1}],
+        "pickup_point_id": PickupPointFactory().pk,
+        "promotion": {"kind": "points_mall", "id": item.pk},
+    }
+    preview = client.post("/api/v1/checkout/preview", body, format="json").json()
+    # then: the goods are free, the points pay for them
+    assert (preview["payable_fen"], preview["points_used"], preview["wechat_pay_fen"]) == (
+        0,
+        2000,
+        0,
+    )
+    response = client.post(
+        "/api/v1/orders",
+        body | {"expected_payable_fen": 0},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=uuid4().hex,
+    )
+    assert response.status_code == 201, response.content
+    no = response.json()["no"]
+    # when: the shopper "pays": nothing goes to WeChat
+    assert client.post(f"/api/v1/orders/{no}/pay", {}, format="json").json() == {"paid": True}
+    assert Order.objects.get(no=no).status == "paid"
+    assert _points(member_id) == 5000 - 2000
+    assert PointsMallExchange.objects.get(order_id=Order.objects.get(no=no).pk).status == E.DONE
