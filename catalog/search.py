@@ -175,7 +175,7 @@ def search_keyword_count(*, keyword: str) -> None:
             f"INSERT INTO {table} (keyword, search_count, is_pinned, updated_at) "  # noqa: S608
             "VALUES (%s, 1, %s, %s) ON CONFLICT (keyword) DO UPDATE "
             f"SET search_count = {table}.search_count + 1, updated_at = EXCLUDED.updated_at",
-            [keyword, False, timezone.now()],
+            [keyword, False, connection.ops.adapt_datetimefield_value(timezone.now())],
         )
 
 

@@ -21,17 +21,20 @@ DEMO_SHOPPER_OPENID = "demo-shopper-openid"
 WELCOME_CODE = "WELCOME2026"
 
 
-def _template(name: str, **fields: Any) -> CouponTemplate:
-    template, _ = CouponTemplate.objects.get_or_create(name=name, defaults=fields)
+def _template(name: str, seeded: list[bool], **fields: Any) -> CouponTemplate:
+    template, created = CouponTemplate.objects.get_or_create(name=name, defaults=fields)
+    seeded.append(created)
     return template
 
 
 @transaction.atomic
 def seed_demo(stdout: Any) -> None:
     now = timezone.now()
+    seeded: list[bool] = []  # one entry per demo template: created now or found
     fixed = {"validity": T.Validity.FIXED, "starts_at": now, "ends_at": now + timedelta(days=60)}
     newcomer = _template(
         "新人无门槛5元券",
+        seeded,
         kind=T.Kind.CASH,
         amount_fen=500,
         validity=T.Validity.RELATIVE,
@@ -41,6 +44,7 @@ def seed_demo(stdout: Any) -> None:
     )
     full = _template(
         "满100减30",
+        seeded,
         kind=T.Kind.FULL_REDUCTION,
         threshold_fen=10000,
         amount_fen=3000,
@@ -52,6 +56,7 @@ def seed_demo(stdout: Any) -> None:
     tea = Category.objects.filter(name="茶叶", parent=None).first()
     _template(
         "茶叶85折券",
+        seeded,
         kind=T.Kind.DISCOUNT,
         rate_permille=850,
         cap_fen=5000,
@@ -64,6 +69,7 @@ def seed_demo(stdout: Any) -> None:
     )
     shipping = _template(
         "运费券",
+        seeded,
         kind=T.Kind.SHIPPING,
         amount_fen=1000,
         validity=T.Validity.RELATIVE,
@@ -72,7 +78,7 @@ def seed_demo(stdout: Any) -> None:
     )
     sku = Sku.objects.filter(is_active=True, product__is_on_shelf=True).order_by("id").first()
     if sku is not None:
-        _template("新品兑换券", kind=T.Kind.EXCHANGE, sku=sku, **fixed)
+        _template("新品兑换券", seeded, kind=T.Kind.EXCHANGE, sku=sku, **fixed)
     if not CouponCode.objects.filter(code=WELCOME_CODE).exists():
         coupon_codes_generate(
             template_id=full.pk, name="欢迎码", kind="shared", quantity=500, code=WELCOME_CODE
@@ -91,6 +97,8 @@ def seed_demo(stdout: Any) -> None:
                 source=Coupon.Source.MERCHANT,
                 source_ref="demo",
             )
+    # Only this seeder's templates: other areas' demos (journeys, points mall) add their own.
     stdout.write(
-        f"优惠券：模板 {CouponTemplate.objects.count()} 个，兑换码 {WELCOME_CODE}，消费返券规则 1 条"
+        f"优惠券：模板 {len(seeded)} 个（新增 {sum(seeded)} 个），兑换码 {WELCOME_CODE}，"
+        "消费返券规则 1 条"
     )

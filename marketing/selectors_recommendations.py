@@ -54,6 +54,14 @@ LIMIT %(limit)s
 """
 
 
+# SQLite (the embedded mode) has no arrays: the same statements with the statuses inlined
+# (our constants, not input). PostgreSQL keeps the statements above.
+_PAID_IN = "IN (" + ", ".join(f"'{status}'" for status in PAID_STATUSES) + ")"
+_RANKED_SQL_PORTABLE = _RANKED_SQL.replace("= ANY(%(paid)s)", _PAID_IN)
+_COUNT_SQL = "SELECT count(*) FROM orders_order WHERE member_id = %s AND status = ANY(%s)"
+_COUNT_SQL_PORTABLE = _COUNT_SQL.replace("= ANY(%s)", _PAID_IN)
+
+
 @dataclass(frozen=True)
 class Recommendation:
     product: Product
@@ -69,10 +77,10 @@ class Recommendations:
 
 def _paid_orders_count(member_id: int) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM orders_order WHERE member_id = %s AND status = ANY(%s)",
-            [member_id, PAID_STATUSES],
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(_COUNT_SQL, [member_id, PAID_STATUSES])
+        else:
+            cursor.execute(_COUNT_SQL_PORTABLE, [member_id])
         return int(cursor.fetchone()[0])
 
 
@@ -86,7 +94,11 @@ def recommendations_for_member(*, member_id: int, limit: int | None = None) -> R
             basis="popular", items=[Recommendation(p, REASON_POPULAR) for p in popular]
         )
     with connection.cursor() as cursor:
-        cursor.execute(_RANKED_SQL, {"member": member_id, "paid": PAID_STATUSES, "limit": limit})
+        if connection.vendor == "postgresql":
+            params = {"member": member_id, "paid": PAID_STATUSES, "limit": limit}
+            cursor.execute(_RANKED_SQL, params)
+        else:
+            cursor.execute(_RANKED_SQL_PORTABLE, {"member": member_id, "limit": limit})
         ranked = cursor.fetchall()
     products = Product.objects.in_bulk([product_id for product_id, _ in ranked])
     return Recommendations(

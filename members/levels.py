@@ -4,9 +4,12 @@ the level follows the growth up and down, each change logged."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -198,26 +201,108 @@ def level_multiplier_permille(*, member_id: int) -> int:
 
 
 # --- what an order's payment and refunds change for the member (called by payments) ---
+@dataclass(frozen=True)
+class _PaidSql:
+    lock: str
+    lot: str
+    grow: str
+    grow_to_level: str
+    log: str
+
+
+@cache  # built once per process, after the app registry is ready (one database vendor)
+def _paid_sql() -> _PaidSql:
+    """The member side of a payment as plain SQL: the notification's hot path, where building
+    the equivalent ORM queries cost more than running them. Portable (PostgreSQL, SQLite)."""
+    from .models import PointsLot, TaskCard, TaskCompletion
+
+    q = connection.ops.quote_name
+    members, levels = q(Member._meta.db_table), q(MemberLevel._meta.db_table)
+    tasks, done = q(TaskCard._meta.db_table), q(TaskCompletion._meta.db_table)
+    lots, logs = q(PointsLot._meta.db_table), q(GrowthLog._meta.db_table)
+    lock = " FOR UPDATE OF m" if connection.features.has_select_for_update_of else ""
+    grow = f"""UPDATE {members} SET growth = growth + %(growth)s{{level}} WHERE id = %(member_id)s
+    AND NOT EXISTS (SELECT 1 FROM {logs} g WHERE g.kind = %(kind)s AND g.reference = %(reference)s)"""  # noqa: S608
+    return _PaidSql(
+        # the level's multiplier, the level the new growth reaches, whether the task is due
+        lock=f"""SELECT m.growth, m.level_id, COALESCE(l.points_multiplier_permille, 1000),
+    (SELECT t.id FROM {levels} t WHERE t.growth_threshold <= m.growth + %(growth)s
+        ORDER BY t.growth_threshold DESC LIMIT 1),
+    EXISTS (SELECT 1 FROM {tasks} c WHERE c.code = %(task)s AND c.is_active
+        AND NOT EXISTS (SELECT 1 FROM {done} d WHERE d.task_id = c.id AND d.member_id = m.id))
+FROM {members} m LEFT JOIN {levels} l ON l.id = m.level_id
+WHERE m.id = %(member_id)s{lock}""",  # noqa: S608 - table names are ours
+        lot=f"""INSERT INTO {lots} (member_id, source_key, order_no, status, points, remaining,
+    basis_fen, refunded_fen, reversed_points, earned_at, vests_at, expires_at,
+    expiry_notified_at, expired_at)
+VALUES (%(member_id)s, %(reference)s, %(order_no)s, %(pending)s, %(points)s, %(points)s,
+    %(paid_fen)s, 0, 0, %(now)s, NULL, %(expires_at)s, NULL, NULL)
+ON CONFLICT (source_key) DO NOTHING""",  # noqa: S608
+        grow=grow.format(level=""),
+        grow_to_level=grow.format(level=", level_id = %(level_id)s"),
+        log=f"""INSERT INTO {logs} (member_id, kind, reference, order_no, amount_fen, growth,
+    growth_after, created_at)
+VALUES (%(member_id)s, %(kind)s, %(reference)s, %(order_no)s, %(paid_fen)s, %(growth)s,
+    %(growth_after)s, %(now)s)""",  # noqa: S608
+    )
+
+
 def member_order_paid_locked(
     *, member_id: int, order_no: str, paid_fen: int, now: datetime | None = None
 ) -> None:
     """In the pending → paid transaction: the order's points (pending, at the member's current
-    level's multiplier), growth and level, the first_order task."""
-    from .points import points_order_earn_locked
-    from .task_cards import task_complete
+    level's multiplier), growth and level, the first_order task.
+
+    The payment notification's hot path, so four statements and no savepoint: one locking read
+    of the member that also brings the level's multiplier, the level the new growth reaches and
+    whether an active first_order task is still to do; the pending lot (ON CONFLICT on its
+    source_key: a replay inserts nothing); one UPDATE of growth and level, only while the order
+    has no growth log (the unique (kind, reference) backs it), then that log; a level change
+    log only when the level moves.
+    """
+    from .points import L as LOT
+    from .points import points_for_order_paid
+    from .task_cards import FIRST_ORDER, task_complete
 
     now = now or timezone.now()
-    points_order_earn_locked(
-        member_id=member_id,
-        order_no=order_no,
-        paid_fen=paid_fen,
-        multiplier_permille=level_multiplier_permille(member_id=member_id),
-        now=now,
-    )
-    member_growth_add(
-        member_id=member_id, amount_fen=paid_fen, reference=f"order:{order_no}", order_no=order_no
-    )
-    task_complete(member_id=member_id, code="first_order")
+    sql = _paid_sql()
+    adapt = connection.ops.adapt_datetimefield_value
+    growth = growth_for_fen(paid_fen)
+    params: dict[str, Any] = {
+        "member_id": member_id,
+        "growth": growth,
+        "task": FIRST_ORDER,
+        "kind": G.ORDER_PAID.value,
+        "reference": f"order:{order_no}",
+        "order_no": order_no,
+        "paid_fen": paid_fen,
+        "now": adapt(now),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql.lock, params)
+        before, level_id, multiplier, new_level_id, first_order_due = cursor.fetchone()
+        points = points_for_order_paid(paid_fen=paid_fen, multiplier_permille=multiplier)
+        if points > 0:
+            expires_at = now + timedelta(days=settings.POINTS_EXPIRE_DAYS)
+            lot = {"points": points, "pending": LOT.PENDING.value, "expires_at": adapt(expires_at)}
+            cursor.execute(sql.lot, params | lot)
+        moves = new_level_id != level_id
+        cursor.execute(
+            sql.grow_to_level if moves else sql.grow, params | {"level_id": new_level_id}
+        )
+        first_time = cursor.rowcount == 1
+        if first_time:
+            cursor.execute(sql.log, params | {"growth_after": before + growth})
+    if first_time and moves:
+        LevelChangeLog.objects.create(
+            member_id=member_id,
+            from_level_id=level_id,
+            to_level_id=new_level_id,
+            growth=before + growth,
+            reference=params["reference"][:80],
+        )
+    if first_order_due:
+        task_complete(member_id=member_id, code=FIRST_ORDER)
 
 
 def member_order_refund_settled_locked(

@@ -155,6 +155,23 @@ def subscribe_messages_queue_many(*, messages: Sequence[dict[str, Any]]) -> list
 
     if not messages:
         return []
+    if connection.vendor != "postgresql":  # unnest(arrays) is PostgreSQL's
+        ids = _subscribe_messages_insert_portable(messages)
+    else:
+        ids = _subscribe_messages_insert(messages)
+
+    def enqueue() -> None:
+        # One task per chunk, not per message: publishing is the cost of a batch job here.
+        for start in range(0, len(ids), SUBSCRIBE_MESSAGES_PER_TASK):
+            subscribe_messages_send_batch_task.delay(
+                ids[start : start + SUBSCRIBE_MESSAGES_PER_TASK]
+            )
+
+    transaction.on_commit(enqueue)
+    return ids
+
+
+def _subscribe_messages_insert(messages: Sequence[dict[str, Any]]) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             _MESSAGES_INSERT_SQL,
@@ -167,16 +184,26 @@ def subscribe_messages_queue_many(*, messages: Sequence[dict[str, Any]]) -> list
                 [m.get("dedup_key") for m in messages],
             ],
         )
-        ids = [row[0] for row in cursor.fetchall()]
+        return [row[0] for row in cursor.fetchall()]
 
-    def enqueue() -> None:
-        # One task per chunk, not per message: publishing is the cost of a batch job here.
-        for start in range(0, len(ids), SUBSCRIBE_MESSAGES_PER_TASK):
-            subscribe_messages_send_batch_task.delay(
-                ids[start : start + SUBSCRIBE_MESSAGES_PER_TASK]
-            )
 
-    transaction.on_commit(enqueue)
+def _subscribe_messages_insert_portable(messages: Sequence[dict[str, Any]]) -> list[int]:
+    """The same rows one INSERT each (the embedded mode's SQLite); a dedup_key recorded before
+    is skipped, the unique index still the judge."""
+    ids = []
+    for m in messages:
+        try:
+            with transaction.atomic():
+                message = SubscribeMessage.objects.create(
+                    member_id=m["member_id"],
+                    template_key=m["template_key"],
+                    data=m["data"],
+                    page=m.get("page", ""),
+                    dedup_key=m.get("dedup_key"),
+                )
+        except IntegrityError:
+            continue
+        ids.append(message.pk)
     return ids
 
 

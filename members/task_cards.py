@@ -34,6 +34,9 @@ def task_cards_ensure() -> int:
     return created
 
 
+FIRST_ORDER = "first_order"
+
+
 def task_complete(*, member_id: int, code: str) -> bool:
     """Mark the member's task done and give its points, once (unique (member, task)); an
     inactive or unknown task completes nothing. In the caller's transaction. Returns whether

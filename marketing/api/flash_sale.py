@@ -199,7 +199,9 @@ class FlashTokenAuthentication(MemberTokenAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed()
         with connection.cursor() as cursor:
-            cursor.execute(self._SQL, [token_hash(header[1]), timezone.now()])
+            # Adapted like the ORM does (SQLite stores naive UTC text; PostgreSQL: unchanged).
+            now = connection.ops.adapt_datetimefield_value(timezone.now())
+            cursor.execute(self._SQL, [token_hash(header[1]), now])
             row = cursor.fetchone()
         if row is None:
             raise exceptions.AuthenticationFailed()

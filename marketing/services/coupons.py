@@ -19,9 +19,10 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -339,6 +340,19 @@ def coupons_issue_to_tag(
     )
 
 
+@cache  # built once, after the app registry is ready
+def _spend_rule_templates_sql() -> str:
+    """The templates of the active 消费返券 rules a paid amount reaches (distinct, in id order)."""
+    q = connection.ops.quote_name
+    through = CouponSpendRule.templates.through
+    rules, links = q(CouponSpendRule._meta.db_table), q(through._meta.db_table)
+    return f"""SELECT DISTINCT t.coupontemplate_id FROM {links} t
+JOIN {rules} r ON r.id = t.couponspendrule_id
+WHERE r.is_active AND r.min_paid_fen <= %(paid_fen)s
+    AND (r.starts_at IS NULL OR r.starts_at <= %(now)s) AND (r.ends_at IS NULL OR r.ends_at > %(now)s)
+ORDER BY t.coupontemplate_id"""  # noqa: S608 - table names are ours
+
+
 def coupons_grant_on_spend(
     *, order_id: int, member_id: int, paid_fen: int, now: datetime | None = None
 ) -> int:
@@ -346,18 +360,10 @@ def coupons_grant_on_spend(
     its templates, once per order and template (a replay gives nothing). A template sold out or
     over is skipped, never failing the payment. Returns how many coupons were issued."""
     now = now or timezone.now()
-    rules = (
-        CouponSpendRule.objects.filter(is_active=True, min_paid_fen__lte=paid_fen)
-        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=now))
-        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-    )
-    template_ids = sorted(
-        set(
-            CouponSpendRule.templates.through.objects.filter(
-                couponspendrule_id__in=rules.values("pk")
-            ).values_list("coupontemplate_id", flat=True)
-        )
-    )
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:  # every payment asks: plain SQL, no ORM building
+        cursor.execute(_spend_rule_templates_sql(), {"paid_fen": paid_fen, "now": adapt(now)})
+        template_ids = [row[0] for row in cursor.fetchall()]
     issued = 0
     for template_id in template_ids:
         try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -110,6 +110,8 @@ class _Candidate:
 
 
 def _sends_insert(*, kind: str, candidates: list[_Candidate], now: datetime) -> list[tuple]:
+    if connection.vendor != "postgresql":
+        return _sends_insert_portable(kind=kind, candidates=candidates, now=now)
     with connection.cursor() as cursor:
         cursor.execute(
             _SENDS_INSERT_SQL,
@@ -123,6 +125,30 @@ def _sends_insert(*, kind: str, candidates: list[_Candidate], now: datetime) -> 
             },
         )
         return cursor.fetchall()
+
+
+def _sends_insert_portable(
+    *, kind: str, candidates: list[_Candidate], now: datetime
+) -> list[tuple]:
+    """_SENDS_INSERT_SQL (unnest arrays: PostgreSQL's) one row at a time, for the embedded
+    mode's SQLite: a row whose unique key exists already is skipped."""
+    inserted = []
+    for c in candidates:
+        try:
+            with transaction.atomic():
+                send = JourneySend.objects.create(
+                    kind=kind,
+                    member_id=c.member_id,
+                    rule_id=c.rule_id,
+                    order_line_id=c.order_line_id,
+                    period_key=c.period_key,
+                    message_sent=False,
+                    sent_at=now,
+                )
+        except IntegrityError:
+            continue
+        inserted.append((send.pk, c.member_id, c.order_line_id, c.period_key))
+    return inserted
 
 
 def _sends_deliver(*, kind: str, candidates: list[_Candidate], now: datetime) -> int:
@@ -154,7 +180,10 @@ def _sends_deliver(*, kind: str, candidates: list[_Candidate], now: datetime) ->
             if candidate.member_id in coupons:
                 send_ids.append(send_id)
                 coupon_ids.append(coupons[candidate.member_id])
-    if send_ids:
+    if send_ids and connection.vendor != "postgresql":
+        for send_id, coupon_id in zip(send_ids, coupon_ids, strict=True):
+            JourneySend.objects.filter(pk=send_id).update(coupon_id=coupon_id)
+    elif send_ids:
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE marketing_journeysend s SET coupon_id = t.c "

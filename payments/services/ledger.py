@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ..models import LedgerEntry
@@ -47,6 +47,23 @@ def ledger_record(
     """
     if amount_fen <= 0:
         raise ValueError("ledger amounts are positive; the direction says in or out")
+    if connection.vendor != "postgresql":
+        return _ledger_record_portable(
+            LedgerEntry(
+                kind=kind,
+                direction=direction,
+                channel=channel,
+                amount_fen=amount_fen,
+                external_key=external_key,
+                order_id=order_id,
+                attempt_id=attempt_id,
+                refund_id=refund_id,
+                member_id=member_id,
+                note=note[:200],
+                occurred_at=occurred_at,
+                created_at=timezone.now(),
+            )
+        )
     ops = connection.ops
     values = [
         kind,
@@ -72,3 +89,16 @@ def ledger_record(
             values,
         )
         return cursor.fetchone() is not None
+
+
+def _ledger_record_portable(entry: LedgerEntry) -> bool:
+    """ledger_record through the ORM (the embedded mode's SQLite): the unique external key is
+    still the judge; a savepoint keeps the caller's transaction usable after a conflict."""
+    try:
+        with transaction.atomic():
+            entry.save(force_insert=True)
+    except IntegrityError:
+        if LedgerEntry.objects.filter(external_key=entry.external_key).exists():
+            return False  # a replay
+        raise
+    return True

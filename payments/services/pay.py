@@ -13,10 +13,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
@@ -25,7 +26,10 @@ from mall.errors import OrderAlreadyPaid, OrderNotPayable, WechatUnavailable
 from mall.money import yuan
 from marketing.services.campaigns import campaign_usages_mark_paid
 from marketing.services.coupons import coupon_mark_used_for_order, coupons_grant_on_spend
+from marketing.services.flash_sale import KIND as FLASH_KIND
 from marketing.services.flash_sale import flash_mark_paid
+from marketing.services.group_buy import GROUP_BUY_KINDS
+from marketing.services.points_mall import PROMOTION_KIND as POINTS_MALL_KIND
 from marketing.services.points_mall import points_mall_order_paid
 from members.levels import member_order_paid_locked
 from members.models import Member
@@ -362,20 +366,69 @@ def _order_balance_spend_record(*, order: Order, occurred_at: datetime) -> None:
 
 def _order_paid_effects_locked(*, order_id: int) -> None:
     """What an order's payment changes in other apps, in the same transaction as pending →
-    paid: nothing yet. The members and marketing issues add points earned, coupon usage
-    counts, commissions accrued, group-buy progress here."""
-    group_buy_order_paid_locked(order_id=order_id)
-    flash_mark_paid(order_id=order_id)
-    points_mall_order_paid(order_id=order_id)
-    paid = Order.objects.values("member_id", "no", "payable_fen").get(pk=order_id)
+    paid (only the transaction that won it gets here). The order is read once, and a hook runs
+    only when the order can have something for it: its chosen promotion (`promotion_kind`: flash
+    sale, group buy, points mall), the coupon and campaign discounts (or gift lines) of its
+    breakdown; each hook stays idempotent by its own conditional updates and unique keys."""
+    paid = _order_paid_row(order_id)
+    kind = paid["promotion_kind"]
+    if kind in GROUP_BUY_KINDS:
+        group_buy_order_paid_locked(order_id=order_id)
+    elif kind == FLASH_KIND:
+        flash_mark_paid(order_id=order_id)
+    elif kind == POINTS_MALL_KIND:
+        points_mall_order_paid(order_id=order_id)
     member_order_paid_locked(  # points (pending), growth and level, the first_order task
         member_id=paid["member_id"], order_no=paid["no"], paid_fen=paid["payable_fen"]
     )
-    coupon_mark_used_for_order(order_id=order_id)
-    campaign_usages_mark_paid(order_id=order_id)
+    uses_coupon, uses_campaign = _breakdown_benefits(paid["breakdown"])
+    if uses_coupon:
+        coupon_mark_used_for_order(order_id=order_id)
+    if uses_campaign:
+        campaign_usages_mark_paid(order_id=order_id)
     coupons_grant_on_spend(
         order_id=order_id, member_id=paid["member_id"], paid_fen=paid["payable_fen"]
     )
+
+
+_PAID_ROW_FIELDS = ("member_id", "no", "payable_fen", "promotion_kind", "breakdown")
+
+
+@cache  # built once, after the app registry is ready
+def _order_paid_row_sql() -> str:
+    q = connection.ops.quote_name
+    columns = ", ".join(q(Order._meta.get_field(name).column) for name in _PAID_ROW_FIELDS)
+    table, pk = q(Order._meta.db_table), q(Order._meta.pk.column)
+    return f"SELECT {columns} FROM {table} WHERE {pk} = %s"  # noqa: S608
+
+
+def _order_paid_row(order_id: int) -> dict[str, Any]:
+    """The order's fields the paid hooks need, read once (plain SQL: every payment reads it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_order_paid_row_sql(), [order_id])
+        row = dict(zip(_PAID_ROW_FIELDS, cursor.fetchone(), strict=True))
+    if isinstance(row["breakdown"], str | bytes):  # the drivers give JSON as text to Django
+        field = Order._meta.get_field("breakdown")
+        row["breakdown"] = field.from_db_value(row["breakdown"], None, connection)
+    row["breakdown"] = row["breakdown"] or {}
+    return row
+
+
+def _breakdown_benefits(breakdown: dict[str, Any]) -> tuple[bool, bool]:
+    """(a coupon, a campaign) the order took at creation, read from its stored breakdown: the
+    discounts' refs ("coupon:<id>", "campaign:<id>", as the providers committed them) and the
+    free gift lines (a 买赠 campaign's usage with 0 fen). A discount without a ref (a breakdown
+    older than refs) counts as both."""
+    uses_coupon = uses_campaign = False
+    for discount in breakdown.get("discounts") or ():
+        ref = discount.get("ref")
+        if ref is None:
+            return True, True
+        uses_coupon = uses_coupon or ref.startswith("coupon:") or discount.get("source") == "coupon"
+        uses_campaign = uses_campaign or ref.startswith("campaign:")
+    if not uses_campaign:
+        uses_campaign = any(line.get("gift") for line in breakdown.get("lines") or ())
+    return uses_coupon, uses_campaign
 
 
 def order_paid_followups(*, order_id: int) -> None:

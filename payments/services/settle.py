@@ -25,6 +25,7 @@ from orders.models import Order, OrderStatus, OrderStatusLog
 from orders.services import ALLOWED_TRANSITIONS
 
 from ..models import LedgerEntry, PaymentAttempt
+from .ledger import ledger_record
 
 if OrderStatus.PAID not in ALLOWED_TRANSITIONS[OrderStatus.PENDING_PAYMENT]:
     raise RuntimeError("the order state machine no longer allows pending_payment → paid")
@@ -84,6 +85,14 @@ def order_attempt_paid_statement(
     and its amount is `amount_fen`, record the ledger row, move the order pending → paid and
     log it. None when no attempt matched (unknown, another amount, paid already, a top-up's):
     nothing was written."""
+    if connection.vendor != "postgresql":  # data-modifying CTEs are PostgreSQL's
+        return _order_attempt_paid_portable(
+            out_trade_no=out_trade_no,
+            transaction_id=transaction_id,
+            amount_fen=amount_fen,
+            paid_at=paid_at,
+            source=source,
+        )
     adapt = connection.ops.adapt_datetimefield_value
     params = {
         "attempt_paid": PaymentAttempt.Status.PAID.value,
@@ -115,3 +124,52 @@ def order_attempt_paid_statement(
     return AttemptPaid(
         attempt_id=attempt_id, order_id=order_id, is_recorded=bool(inserted), order=order
     )
+
+
+def _order_attempt_paid_portable(
+    *, out_trade_no: str, transaction_id: str, amount_fen: int, paid_at: datetime, source: str
+) -> AttemptPaid | None:
+    """The statement's four writes one by one through the ORM (the embedded mode's SQLite),
+    with the same conditions: the attempt's UPDATE and the order's are conditional, the ledger
+    row is unique by its external key."""
+    unpaid = PaymentAttempt.objects.filter(
+        out_trade_no=out_trade_no, amount_fen=amount_fen, order__isnull=False
+    ).exclude(status=PaymentAttempt.Status.PAID)
+    row = unpaid.values_list("pk", "order_id").first()
+    if row is None:
+        return None
+    attempt_id, order_id = row
+    if not unpaid.filter(pk=attempt_id).update(
+        status=PaymentAttempt.Status.PAID,
+        transaction_id=transaction_id,
+        paid_at=paid_at,
+        last_error="",
+    ):
+        return None  # paid in between
+    member_id = Order.objects.values_list("member_id", flat=True).get(pk=order_id)
+    inserted = ledger_record(
+        kind=LedgerEntry.Kind.WECHAT_PAYMENT,
+        direction=LedgerEntry.Direction.IN,
+        channel=LedgerEntry.Channel.WECHAT,
+        amount_fen=amount_fen,
+        external_key=f"wxpay:{transaction_id}",
+        occurred_at=paid_at,
+        order_id=order_id,
+        attempt_id=attempt_id,
+        member_id=member_id,
+        note=f"{out_trade_no} ({source})",
+    )
+    moved = Order.objects.filter(pk=order_id, status=OrderStatus.PENDING_PAYMENT).update(
+        status=OrderStatus.PAID, paid_at=paid_at, out_trade_no=out_trade_no
+    )
+    order = None
+    if moved:
+        OrderStatusLog.objects.create(
+            order_id=order_id,
+            from_status=OrderStatus.PENDING_PAYMENT,
+            to_status=OrderStatus.PAID,
+            actor="wechat",
+            note=f"微信支付 {transaction_id}"[:200],
+        )
+        order = Order.objects.only("no", "member_id", "balance_fen").get(pk=order_id)
+    return AttemptPaid(attempt_id=attempt_id, order_id=order_id, is_recorded=inserted, order=order)
