@@ -319,7 +319,8 @@ def _gift_lines_load(
         sku = skus.get(gift.sku_id)
         if sku is None or not sku_is_available(sku):
             continue
-        quantity = min(gift.quantity, sku.stock)
+        bought = sum(line.quantity for line in lines if line.sku_id == gift.sku_id)
+        quantity = min(gift.quantity, sku.stock - bought)  # the bought units come first
         if quantity <= 0:
             continue
         added.append(

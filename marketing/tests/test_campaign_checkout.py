@@ -478,3 +478,24 @@ def test_buy_gift_of_another_sku_adds_a_free_line_while_stock_lasts(client, addr
     assert [(x["sku_id"], x["quantity"]) for x in shown["lines"]] == [(tea.pk, 4), (cup.pk, 1)]
     shown, _ = order(client, body(address, (tea, 2), coupon_id=0))
     assert [x["sku_id"] for x in shown["lines"]] == [tea.pk]
+
+
+def test_a_gift_of_the_bought_sku_leaves_the_bought_units_first(client, address, member):
+    tea = SkuFactory(price_fen=3000, stock=5)
+    campaign_create(
+        **window(
+            name="买2赠1同款",
+            kind=K.BUY_GIFT,
+            scope=Campaign.Scope.PRODUCTS,
+            product_ids=[tea.product_id],
+            buy_quantity=2,
+            gift_quantity=1,
+            gift_sku_id=tea.pk,
+        )
+    )
+    # 4 bought → 2 gifts asked, 1 unit left for them
+    shown, placed = order(client, body(address, (tea, 4), coupon_id=0))
+    assert [(x["quantity"], x["gift"]) for x in shown["lines"]] == [(4, False), (1, True)]
+    tea.refresh_from_db()
+    assert tea.stock == 0
+    assert placed.payable_fen == shown["payable_fen"]
