@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from catalog.models import Sku
 from mall.money import yuan
+from marketing.models import Campaign, Coupon, FlashSession, Group
+from members.models import Member, SignIn
 from orders.models import Order, OrderStatus
 from payments.services import refunds_change_count
 
@@ -43,4 +45,21 @@ def dashboard_figures(*, now: datetime | None = None) -> dict[str, Any]:
         "pending_payment": orders["pending_payment"],
         "low_stock": low_stock,
         "refunds_change": refunds_change_count(),
+        **_marketing_figures(now=now, today_start=today_start),
+    }
+
+
+def _marketing_figures(*, now: datetime, today_start: datetime) -> dict[str, int]:
+    """Promotions and members at a glance: what runs now, what moved today."""
+    return {
+        "campaigns_running": Campaign.objects.filter(
+            is_active=True, ended_early_at__isnull=True, starts_at__lte=now, ends_at__gt=now
+        ).count(),
+        "flash_running": FlashSession.objects.filter(starts_at__lte=now, ends_at__gt=now).count(),
+        "groups_forming": Group.objects.filter(status=Group.Status.FORMING).count(),
+        "coupons_used_today": Coupon.objects.filter(
+            status=Coupon.Status.USED, used_at__gte=today_start
+        ).count(),
+        "members_new_today": Member.objects.filter(created_at__gte=today_start).count(),
+        "signins_today": SignIn.objects.filter(date=now.date()).count(),
     }
