@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import connection
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
@@ -31,8 +30,11 @@ from mall.errors import (
     FlashSoldOut,
 )
 from mall.openapi import errors
-from members.authentication import MemberTokenAuthentication, token_hash
-from members.models import MemberToken
+from members.authentication import (
+    MemberTokenAuthentication,
+    member_id_for_token,
+    token_key_from_request,
+)
 
 from ..models import FlashItem, FlashSession
 from ..services import flash_sale as services
@@ -178,34 +180,17 @@ class FlashSessionItemListApi(APIView):
 
 
 class FlashTokenAuthentication(MemberTokenAuthentication):
-    """The member token check of MemberTokenAuthentication (same header, hash and expiry) as one
-    single-table SQL statement answering only the member id: the admission view runs it on every
-    request of a rush, where the ORM's query building and the join cost as much as the query.
-
-    It does not look at `Member.is_active`: a disabled member may still be admitted, but cannot
-    use the admission, since placing the order goes through MemberTokenAuthentication; the unit
-    comes back when the admission expires (reconcile).
-    """
-
-    _SQL = (
-        f"SELECT member_id FROM {MemberToken._meta.db_table} "  # noqa: S608  (the model's table)
-        "WHERE key_hash = %s AND expires_at > %s"
-    )
+    """MemberTokenAuthentication answering only the member id (members' one-statement
+    `member_id_for_token`): the admission view runs it on every request of a rush."""
 
     def authenticate(self, request: Request) -> tuple[_TokenMember, None] | None:
-        header = request.META.get("HTTP_AUTHORIZATION", "").split()
-        if not header or header[0].lower() != self.keyword.lower():
+        key = token_key_from_request(request, self.keyword)
+        if key is None:
             return None
-        if len(header) != 2:
+        member_id = member_id_for_token(key)
+        if member_id is None:
             raise exceptions.AuthenticationFailed()
-        with connection.cursor() as cursor:
-            # Adapted like the ORM does (SQLite stores naive UTC text; PostgreSQL: unchanged).
-            now = connection.ops.adapt_datetimefield_value(timezone.now())
-            cursor.execute(self._SQL, [token_hash(header[1]), now])
-            row = cursor.fetchone()
-        if row is None:
-            raise exceptions.AuthenticationFailed()
-        return _TokenMember(pk=row[0]), None
+        return _TokenMember(pk=member_id), None
 
 
 @dataclass(frozen=True)

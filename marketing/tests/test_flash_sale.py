@@ -485,3 +485,14 @@ def test_beat_tasks_reconcile_and_end_sessions(item: FlashItem, settings: Any) -
     assert flash_counters_reconcile_task.delay().get() == 1
     assert flash_gate.item_counters(item.pk)["meta"]["left"] == 10
     assert flash_sessions_end_task.delay().get() == 0  # still running
+
+
+def test_admission_needs_a_live_token_of_an_active_member(
+    item: FlashItem, member_login: Any, api_client: Any
+) -> None:
+    url = f"/api/v1/flash/items/{item.pk}/admit"
+    member_id, client = member_login("o-flash-disabled")
+    Member.objects.filter(pk=member_id).update(is_active=False)
+    assert client.post(url, format="json").status_code == 401
+    api_client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    assert api_client.post(url, format="json").status_code == 401
