@@ -515,6 +515,24 @@ def quote_as_breakdown(quote: Quote) -> dict[str, Any]:
     }
 
 
+def breakdown_benefits(breakdown: dict[str, Any]) -> tuple[bool, bool]:
+    """(a coupon, a campaign) an order took at creation, read from its stored breakdown: the
+    discounts' refs ("coupon:<id>", "campaign:<id>", as the providers committed them) and the
+    free gift lines (a 买赠 campaign's usage with 0 fen). A discount without a ref (a breakdown
+    older than refs) counts as both. The hooks of payment, cancel and refund run the coupon and
+    campaign services only when the order has something for them."""
+    uses_coupon = uses_campaign = False
+    for discount in (breakdown or {}).get("discounts") or ():
+        ref = discount.get("ref")
+        if ref is None:
+            return True, True
+        uses_coupon = uses_coupon or ref.startswith("coupon:") or discount.get("source") == "coupon"
+        uses_campaign = uses_campaign or ref.startswith("campaign:")
+    if not uses_campaign:
+        uses_campaign = any(line.get("gift") for line in (breakdown or {}).get("lines") or ())
+    return uses_coupon, uses_campaign
+
+
 @dataclass(frozen=True)
 class CheckoutRequest:
     """The body shared by the checkout preview and order creation (lines or the cart)."""

@@ -23,11 +23,14 @@ from catalog.stock import StockLine, stock_release
 from mall.errors import OrderStatusInvalid, PickupCodeInvalid, WechatUnavailable
 from marketing.services.campaigns import campaign_usages_release
 from marketing.services.coupons import coupon_release_for_order
+from marketing.services.flash_sale import KIND as FLASH_KIND
 from marketing.services.flash_sale import flash_release_for_order
 from marketing.services.group_buy import (
+    GROUP_BUY_KINDS,
     group_buy_order_blocks_shipping,
     group_seat_release_for_order,
 )
+from marketing.services.points_mall import PROMOTION_KIND as POINTS_MALL_KIND
 from marketing.services.points_mall import points_mall_order_release
 from members.models import Member
 from members.points import points_refund
@@ -35,6 +38,7 @@ from members.services import subscribe_message_queue
 from members.stored_value import stored_value_credit
 
 from ..models import Order, OrderLine, OrderStatus, OrderStatusLog
+from ..pricing import breakdown_benefits
 
 logger = logging.getLogger(__name__)
 
@@ -125,11 +129,18 @@ def _order_release_benefits(order: Order) -> None:
         points_refund(
             member_id=order.member_id, points=order.points_used, reference=f"order:{order.no}"
         )
-    group_seat_release_for_order(order_id=order.pk)
-    flash_release_for_order(order_id=order.pk)
-    points_mall_order_release(order_id=order.pk)
-    coupon_release_for_order(order_id=order.pk)
-    campaign_usages_release(order_id=order.pk)
+    # What the order's promotion and discounts took (only the hooks it has something for).
+    if order.promotion_kind in GROUP_BUY_KINDS:
+        group_seat_release_for_order(order_id=order.pk)
+    elif order.promotion_kind == FLASH_KIND:
+        flash_release_for_order(order_id=order.pk)
+    elif order.promotion_kind == POINTS_MALL_KIND:
+        points_mall_order_release(order_id=order.pk)
+    uses_coupon, uses_campaign = breakdown_benefits(order.breakdown)
+    if uses_coupon:
+        coupon_release_for_order(order_id=order.pk)
+    if uses_campaign:
+        campaign_usages_release(order_id=order.pk)
 
 
 def _order_released_after_cancel(order: Order) -> None:
@@ -166,7 +177,16 @@ def order_close_if_unpaid(*, order_id: int, now: datetime | None = None) -> bool
     now = now or timezone.now()
     order = (
         Order.objects.filter(pk=order_id)
-        .only("no", "status", "expires_at", "member_id", "balance_fen", "points_used")
+        .only(
+            "no",
+            "status",
+            "expires_at",
+            "member_id",
+            "balance_fen",
+            "points_used",
+            "promotion_kind",
+            "breakdown",
+        )
         .first()
     )
     if order is None or order.status != S.PENDING_PAYMENT or order.expires_at > now:

@@ -35,6 +35,7 @@ from members.levels import member_order_paid_locked
 from members.models import Member
 from members.services import subscribe_message_queue
 from orders.models import Order, OrderLine, OrderStatus
+from orders.pricing import breakdown_benefits
 from orders.services import order_close_if_unpaid, order_transition
 
 from .. import wechat
@@ -381,7 +382,7 @@ def _order_paid_effects_locked(*, order_id: int) -> None:
     member_order_paid_locked(  # points (pending), growth and level, the first_order task
         member_id=paid["member_id"], order_no=paid["no"], paid_fen=paid["payable_fen"]
     )
-    uses_coupon, uses_campaign = _breakdown_benefits(paid["breakdown"])
+    uses_coupon, uses_campaign = breakdown_benefits(paid["breakdown"])
     if uses_coupon:
         coupon_mark_used_for_order(order_id=order_id)
     if uses_campaign:
@@ -412,23 +413,6 @@ def _order_paid_row(order_id: int) -> dict[str, Any]:
         row["breakdown"] = field.from_db_value(row["breakdown"], None, connection)
     row["breakdown"] = row["breakdown"] or {}
     return row
-
-
-def _breakdown_benefits(breakdown: dict[str, Any]) -> tuple[bool, bool]:
-    """(a coupon, a campaign) the order took at creation, read from its stored breakdown: the
-    discounts' refs ("coupon:<id>", "campaign:<id>", as the providers committed them) and the
-    free gift lines (a 买赠 campaign's usage with 0 fen). A discount without a ref (a breakdown
-    older than refs) counts as both."""
-    uses_coupon = uses_campaign = False
-    for discount in breakdown.get("discounts") or ():
-        ref = discount.get("ref")
-        if ref is None:
-            return True, True
-        uses_coupon = uses_coupon or ref.startswith("coupon:") or discount.get("source") == "coupon"
-        uses_campaign = uses_campaign or ref.startswith("campaign:")
-    if not uses_campaign:
-        uses_campaign = any(line.get("gift") for line in breakdown.get("lines") or ())
-    return uses_coupon, uses_campaign
 
 
 def order_paid_followups(*, order_id: int) -> None:

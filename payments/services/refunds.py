@@ -33,13 +33,16 @@ from mall.errors import (
 from mall.money import mul_div_round_half_up
 from marketing.services.campaigns import campaign_usages_mark_refunded
 from marketing.services.coupons import coupon_return_for_refunded_order
+from marketing.services.flash_sale import KIND as FLASH_KIND
 from marketing.services.flash_sale import flash_refunded_for_order
-from marketing.services.group_buy import group_seat_refunded_for_order
+from marketing.services.group_buy import GROUP_BUY_KINDS, group_seat_refunded_for_order
+from marketing.services.points_mall import PROMOTION_KIND as POINTS_MALL_KIND
 from marketing.services.points_mall import points_mall_order_refunded
 from members.levels import member_order_refund_settled_locked
 from members.points import points_refund
 from members.stored_value import stored_value_credit
 from orders.models import Order, OrderLine, OrderStatus
+from orders.pricing import breakdown_benefits
 from orders.services import ALLOWED_TRANSITIONS, order_transition
 
 from .. import wechat
@@ -501,16 +504,22 @@ def _refund_succeeded_locked(
 
 
 def _order_refunded_fully_locked(*, order: Order) -> None:
-    """Everything of the order is refunded: give back what it took besides money. Nothing yet:
-    the marketing issue returns its coupon here, the members issue its points (and claws back
-    points earned), in this transaction, so each comes back exactly once."""
+    """Everything of the order is refunded: give back what it took besides money (its points,
+    coupon, campaign usage, and what its promotion held), in this transaction, so each comes back
+    exactly once. A hook runs only when the order has something for it (as on payment)."""
     if order.points_used:  # the points it spent (once: unique per reference in the ledger)
         points_refund(member_id=order.member_id, reference=f"order:{order.no}")
-    coupon_return_for_refunded_order(order_id=order.pk)
-    campaign_usages_mark_refunded(order_id=order.pk)
-    points_mall_order_refunded(order_id=order.pk)
-    group_seat_refunded_for_order(order_id=order.pk)
-    flash_refunded_for_order(order_id=order.pk)
+    uses_coupon, uses_campaign = breakdown_benefits(order.breakdown)
+    if uses_coupon:
+        coupon_return_for_refunded_order(order_id=order.pk)
+    if uses_campaign:
+        campaign_usages_mark_refunded(order_id=order.pk)
+    if order.promotion_kind == POINTS_MALL_KIND:
+        points_mall_order_refunded(order_id=order.pk)
+    elif order.promotion_kind in GROUP_BUY_KINDS:
+        group_seat_refunded_for_order(order_id=order.pk)
+    elif order.promotion_kind == FLASH_KIND:
+        flash_refunded_for_order(order_id=order.pk)
 
 
 def refund_query_sync(*, refund_id: int, now: datetime | None = None) -> str:
