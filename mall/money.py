@@ -35,3 +35,25 @@ def yuan(fen: int) -> str:
     """Display only: 1999 -> '19.99'."""
     sign = "-" if fen < 0 else ""
     return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+def allocate_capped(total_fen: int, weights: Sequence[int], caps: Sequence[int]) -> list[int]:
+    """`allocate`, then move any part above its line's cap to the other lines (last first), so
+    no line's discount exceeds what the line has left. Requires total_fen ≤ Σ caps."""
+    if total_fen > sum(caps):
+        raise ValueError("cannot allocate more than the lines have left")
+    # Lines that cannot take anything get no weight (unless no line has weight left).
+    usable = [w if cap > 0 else 0 for w, cap in zip(weights, caps, strict=True)]
+    parts = allocate(total_fen, usable if sum(usable) > 0 else caps)
+    excess = 0
+    for i, cap in enumerate(caps):
+        if parts[i] > cap:
+            excess += parts[i] - cap
+            parts[i] = cap
+    for i in reversed(range(len(parts))):
+        if not excess:
+            break
+        take = min(excess, caps[i] - parts[i])
+        parts[i] += take
+        excess -= take
+    return parts

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
-from mall.money import BASIS_POINTS, allocate, mul_div_round_half_up
+from mall.money import BASIS_POINTS, allocate_capped, mul_div_round_half_up
 
 FULL_REDUCTION = "full_reduction"
 FULL_DISCOUNT = "full_discount"
@@ -138,27 +138,6 @@ def combinable(a: CampaignData, b: CampaignData) -> bool:
 
 
 # --- allocation ---
-def allocate_capped(total_fen: int, weights: Sequence[int], caps: Sequence[int]) -> list[int]:
-    """Split total_fen by weights (remainder to the last weighted line), then move any part
-    above its line's cap to other lines, last first. Requires total_fen ≤ Σ caps."""
-    if total_fen > sum(caps):
-        raise ValueError("cannot allocate more than the lines have left")
-    usable = [w if cap > 0 else 0 for w, cap in zip(weights, caps, strict=True)]
-    parts = allocate(total_fen, usable if sum(usable) > 0 else list(caps))
-    excess = 0
-    for i, cap in enumerate(caps):
-        if parts[i] > cap:
-            excess += parts[i] - cap
-            parts[i] = cap
-    for i in reversed(range(len(parts))):
-        if not excess:
-            break
-        take = min(excess, caps[i] - parts[i])
-        parts[i] += take
-        excess -= take
-    return parts
-
-
 # --- 限时折扣 ---
 def limited_time_discount_fen(*, unit_price_fen: int, special_unit_fen: int, units: int) -> int:
     return max(0, unit_price_fen - special_unit_fen) * max(0, units)

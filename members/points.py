@@ -35,6 +35,20 @@ K = PointsLedger.Kind
 L = PointsLot.Status
 
 
+def _vested_lot_create(*, member_id: int, source_key: str, points: int, now: datetime) -> PointsLot:
+    """A lot spendable at once (sign-in, tasks, adjustments …), expiring POINTS_EXPIRE_DAYS on."""
+    return PointsLot.objects.create(
+        member_id=member_id,
+        source_key=source_key,
+        status=L.VESTED,
+        points=points,
+        remaining=points,
+        earned_at=now,
+        vests_at=now,
+        expires_at=now + timedelta(days=settings.POINTS_EXPIRE_DAYS),
+    )
+
+
 def points_rule_get() -> PointsRule:
     """How points pay at checkout (worth and cap)."""
     return PointsRule(
@@ -138,15 +152,8 @@ def _unbacked_balance_adopt_locked(*, member_id: int) -> PointsLot | None:
     now = timezone.now()
     seq = PointsLot.objects.filter(member_id=member_id, source_key__startswith="opening:").count()
     reference = f"opening:{member_id}:{seq + 1}"
-    lot = PointsLot.objects.create(
-        member_id=member_id,
-        source_key=reference,
-        status=L.VESTED,
-        points=balance - backed,
-        remaining=balance - backed,
-        earned_at=now,
-        vests_at=now,
-        expires_at=now + timedelta(days=settings.POINTS_EXPIRE_DAYS),
+    lot = _vested_lot_create(
+        member_id=member_id, source_key=reference, points=balance - backed, now=now
     )
     if balance != ledger:
         PointsLedger.objects.create(
@@ -182,15 +189,8 @@ def points_earn(
             _member_lock(member_id)
             if PointsLot.objects.filter(source_key=source_key).exists():
                 return False
-            lot = PointsLot.objects.create(
-                member_id=member_id,
-                source_key=source_key,
-                status=L.VESTED,
-                points=points,
-                remaining=points,
-                earned_at=now,
-                vests_at=now,
-                expires_at=now + timedelta(days=settings.POINTS_EXPIRE_DAYS),
+            lot = _vested_lot_create(
+                member_id=member_id, source_key=source_key, points=points, now=now
             )
             _ledger_write(
                 member_id=member_id,
@@ -387,15 +387,8 @@ def points_adjust(*, member_id: int, points: int, reason: str, operator: str) ->
         seq = PointsLedger.objects.filter(member_id=member_id, kind=K.ADJUST).count() + 1
         reference = f"adjust:{member_id}:{seq}"
         if points > 0:
-            lot = PointsLot.objects.create(
-                member_id=member_id,
-                source_key=reference,
-                status=L.VESTED,
-                points=points,
-                remaining=points,
-                earned_at=now,
-                vests_at=now,
-                expires_at=now + timedelta(days=settings.POINTS_EXPIRE_DAYS),
+            lot = _vested_lot_create(
+                member_id=member_id, source_key=reference, points=points, now=now
             )
             return _ledger_write(
                 member_id=member_id,

@@ -7,6 +7,7 @@ from mall.errors import (
     DeliveryUnavailable,
     PointsUnavailable,
 )
+from mall.money import allocate_capped
 from orders.pricing import (
     DeliveryInfo,
     FreightRuleData,
@@ -15,7 +16,6 @@ from orders.pricing import (
     PointsRule,
     PricingInputs,
     PricingLine,
-    allocate_capped,
     price_cart,
     quote_as_breakdown,
 )
