@@ -7,7 +7,7 @@ from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,12 +22,11 @@ from mall.errors import (
     PointsMallLimitReached,
     PointsMallSoldOut,
 )
+from mall.idempotency import idempotency_key, idempotency_key_parameter
 from mall.openapi import errors
 
 from ..models import PointsMallExchange, PointsMallItem
 from ..services import points_mall as services
-
-IDEMPOTENCY_KEY_MAX = 64
 
 
 class PointsMallPagination(PageNumberPagination):
@@ -132,15 +131,7 @@ class PointsMallCouponExchangeApi(APIView):
         description="Points spent and the coupon issued at once. A repeated Idempotency-Key "
         "answers the first exchange (200). SKU items are exchanged through POST /orders.",
         request=None,
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                OpenApiTypes.STR,
-                location=OpenApiParameter.HEADER,
-                required=True,
-                description="unique per exchange attempt, ≤ 64 characters; reuse it on retries",
-            )
-        ],
+        parameters=[idempotency_key_parameter("exchange attempt")],
         responses={
             201: PointsMallExchangeOutputSerializer,
             200: PointsMallExchangeOutputSerializer,
@@ -158,15 +149,7 @@ class PointsMallCouponExchangeApi(APIView):
         },
     )
     def post(self, request: Request, item_id: int) -> Response:
-        client_token = request.headers.get("Idempotency-Key", "").strip()
-        if not client_token or len(client_token) > IDEMPOTENCY_KEY_MAX:
-            raise exceptions.ValidationError(
-                {
-                    "Idempotency-Key": [
-                        f"请求头 Idempotency-Key 必填，最长 {IDEMPOTENCY_KEY_MAX} 字符"
-                    ]
-                }
-            )
+        client_token = idempotency_key(request)
         exchange, created = services.points_mall_coupon_exchange(
             member=request.user, item_id=item_id, client_token=client_token
         )

@@ -30,6 +30,7 @@ from mall.errors import (
     ProductUnavailable,
     PromotionUnavailable,
 )
+from mall.idempotency import idempotency_key, idempotency_key_parameter
 from mall.openapi import errors
 
 from .. import selectors, services
@@ -67,7 +68,6 @@ CHECKOUT_ERRORS = (
     BalanceUnavailable,
     PromotionUnavailable,
 )
-IDEMPOTENCY_KEY_MAX = 64
 
 
 class PagePagination(PageNumberPagination):
@@ -302,15 +302,7 @@ class OrderListApi(MemberApi):
         summary="Create an order (same body as the preview + expected_payable_fen)",
         description="A repeated Idempotency-Key with the same body answers the first order (200).",
         request=OrderCreateInputSerializer,
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                OpenApiTypes.STR,
-                location=OpenApiParameter.HEADER,
-                required=True,
-                description="unique per order attempt, ≤ 64 characters; reuse it on retries",
-            )
-        ],
+        parameters=[idempotency_key_parameter("order attempt")],
         responses={
             201: OrderDetailOutputSerializer,
             200: OrderDetailOutputSerializer,
@@ -318,15 +310,7 @@ class OrderListApi(MemberApi):
         },
     )
     def post(self, request: Request) -> Response:
-        client_token = request.headers.get("Idempotency-Key", "").strip()
-        if not client_token or len(client_token) > IDEMPOTENCY_KEY_MAX:
-            raise exceptions.ValidationError(
-                {
-                    "Idempotency-Key": [
-                        f"请求头 Idempotency-Key 必填，最长 {IDEMPOTENCY_KEY_MAX} 字符"
-                    ]
-                }
-            )
+        client_token = idempotency_key(request)
         data = OrderCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order, created = services.order_create(

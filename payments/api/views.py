@@ -12,7 +12,7 @@ import logging
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
@@ -27,6 +27,7 @@ from mall.errors import (
     TopUpAmountInvalid,
     WechatUnavailable,
 )
+from mall.idempotency import idempotency_key, idempotency_key_parameter
 from mall.openapi import errors
 
 from .. import services, wechat
@@ -105,9 +106,6 @@ class OrderPaySyncApi(MemberOrderApi):
         )
 
 
-IDEMPOTENCY_KEY_MAX = 64
-
-
 class BalanceApi(APIView):
     @extend_schema(
         tags=["payments"],
@@ -128,15 +126,7 @@ class TopUpCreateApi(APIView):
         "amount once WeChat reports the payment. A repeated Idempotency-Key answers the same "
         "top-up (and the same prepay while it is valid).",
         request=TopUpCreateInputSerializer,
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                OpenApiTypes.STR,
-                location=OpenApiParameter.HEADER,
-                required=True,
-                description="unique per top-up, ≤ 64 characters; reuse it on retries",
-            )
-        ],
+        parameters=[idempotency_key_parameter("top-up")],
         responses={
             200: TopUpCreateOutputSerializer,
             **errors(
@@ -149,15 +139,7 @@ class TopUpCreateApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        client_token = request.headers.get("Idempotency-Key", "").strip()
-        if not client_token or len(client_token) > IDEMPOTENCY_KEY_MAX:
-            raise exceptions.ValidationError(
-                {
-                    "Idempotency-Key": [
-                        f"请求头 Idempotency-Key 必填，最长 {IDEMPOTENCY_KEY_MAX} 字符"
-                    ]
-                }
-            )
+        client_token = idempotency_key(request)
         data = TopUpCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         answer = services.top_up_create(
