@@ -79,6 +79,9 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
+# Hot single statements (the payment notification's) run as server-side prepared statements
+# (mall.db.execute_hot); turn off behind a pgbouncer in transaction pooling mode.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite has no row locks (select_for_update is a no-op): every transaction takes the write
     # lock at BEGIN, so concurrent requests wait their turn instead of failing "database is locked".
@@ -214,6 +217,13 @@ REFUND_SYNC_AFTER_SECONDS = env.int("REFUND_SYNC_AFTER_SECONDS", default=120)
 CELERY_BEAT_SCHEDULE["payments-sync-pending"] = {
     "task": "payments.tasks.payments_sync_pending_task",
     "schedule": 120.0,
+}
+# A paid order's follow-ups (points, growth, coupon used, message) still due this long after the
+# payment are run by the sweep (their task was lost).
+PAID_FOLLOWUPS_SWEEP_AFTER_SECONDS = env.int("PAID_FOLLOWUPS_SWEEP_AFTER_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE["payments-paid-followups-sweep"] = {
+    "task": "payments.tasks.paid_followups_sweep_task",
+    "schedule": 60.0,
 }
 CELERY_BEAT_SCHEDULE["payments-refunds-sync"] = {
     "task": "payments.tasks.refunds_sync_task",

@@ -188,9 +188,16 @@ class Order(models.Model):
     # Statuses in which a pickup code can still be redeemed: unique among these orders.
     OPEN_PICKUP_STATUSES = (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
 
-    no = models.CharField("订单号", max_length=32, unique=True)
+    # Every index is written by each order and each payment: `no` is unique by a constraint
+    # (unique=True adds a LIKE index nothing uses), `member` is the first column of
+    # order_member_status (no index of its own), out_trade_no is not looked up.
+    no = models.CharField("订单号", max_length=32)
     member = models.ForeignKey(
-        Member, verbose_name="会员", on_delete=models.PROTECT, related_name="orders"
+        Member,
+        verbose_name="会员",
+        on_delete=models.PROTECT,
+        related_name="orders",
+        db_index=False,
     )
     status = models.CharField(
         "状态", max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT
@@ -226,9 +233,12 @@ class Order(models.Model):
     merchant_note = models.CharField("商家备注", max_length=500, blank=True)
     carrier = models.CharField("快递公司", max_length=32, blank=True)
     tracking_no = models.CharField("快递单号", max_length=64, blank=True)
-    out_trade_no = models.CharField("商户订单号", max_length=64, blank=True, db_index=True)
+    out_trade_no = models.CharField("商户订单号", max_length=64, blank=True)
     expires_at = models.DateTimeField("支付截止")
     paid_at = models.DateTimeField("支付时间", null=True, blank=True)
+    # When the payment's effects in other apps (points, growth, coupon used, 消费返券 …) were
+    # applied: at once for a promotion's order, by the follow-up task (or its sweep) for others.
+    paid_effects_at = models.DateTimeField("支付后处理时间", null=True, blank=True)
     shipped_at = models.DateTimeField("发货时间", null=True, blank=True)
     received_at = models.DateTimeField("收货时间", null=True, blank=True)
     completed_at = models.DateTimeField("完成时间", null=True, blank=True)
@@ -244,6 +254,7 @@ class Order(models.Model):
         verbose_name_plural = "订单"
         ordering = ["-created_at", "-id"]
         constraints = [
+            models.UniqueConstraint(fields=["no"], name="order_unique_no"),
             models.UniqueConstraint(
                 fields=["member", "client_token"], name="order_unique_member_client_token"
             ),
@@ -259,6 +270,11 @@ class Order(models.Model):
                 fields=["expires_at"],
                 condition=Q(status="pending_payment"),
                 name="order_unpaid_expiry",
+            ),
+            models.Index(
+                fields=["paid_at"],
+                condition=Q(paid_at__isnull=False, paid_effects_at__isnull=True),
+                name="order_paid_effects_due",
             ),
             models.Index(
                 fields=["shipped_at"], condition=Q(status="shipped"), name="order_shipped_at"

@@ -98,14 +98,17 @@ class PaymentAttempt(models.Model):
         related_name="payment_attempts",
     )
     seq = models.PositiveIntegerField("序号")
-    out_trade_no = models.CharField("商户订单号", max_length=32, unique=True)
+    # Unique by constraints in Meta, not unique=True: that would add a LIKE (pattern_ops) index
+    # nothing queries, written on every payment.
+    out_trade_no = models.CharField("商户订单号", max_length=32)
     amount_fen = models.PositiveBigIntegerField("金额(分)")
     prepay_id = models.CharField("预支付ID", max_length=64, blank=True)
     prepay_expires_at = models.DateTimeField("预支付有效期", null=True, blank=True)
     time_expire = models.DateTimeField("微信订单失效时间", null=True, blank=True)
     status = models.CharField("状态", max_length=10, choices=Status.choices, default=Status.CREATED)
-    transaction_id = models.CharField(
-        "微信支付单号", max_length=32, null=True, blank=True, unique=True
+    # NULL until paid (unique among the paid, see Meta), not "": many attempts have none.
+    transaction_id = models.CharField(  # noqa: DJ001
+        "微信支付单号", max_length=32, null=True, blank=True
     )
     paid_at = models.DateTimeField("支付时间", null=True, blank=True)
     closed_at = models.DateTimeField("关闭时间", null=True, blank=True)
@@ -117,6 +120,10 @@ class PaymentAttempt(models.Model):
         verbose_name_plural = "支付单"
         ordering = ["-created_at", "-id"]
         constraints = [
+            models.UniqueConstraint(fields=["out_trade_no"], name="payment_attempt_out_trade_no"),
+            models.UniqueConstraint(
+                fields=["transaction_id"], name="payment_attempt_transaction_id"
+            ),
             models.UniqueConstraint(fields=["order", "seq"], name="payment_attempt_order_seq"),
             models.UniqueConstraint(fields=["top_up", "seq"], name="payment_attempt_top_up_seq"),
             models.CheckConstraint(
@@ -275,7 +282,7 @@ class LedgerEntry(models.Model):
     direction = models.CharField("方向", max_length=3, choices=Direction.choices)
     channel = models.CharField("渠道", max_length=10, choices=Channel.choices)
     amount_fen = models.PositiveBigIntegerField("金额(分)")
-    external_key = models.CharField("外部单号", max_length=100, unique=True)
+    external_key = models.CharField("外部单号", max_length=100)  # unique: see Meta
     order = models.ForeignKey(
         Order,
         verbose_name="订单",
@@ -319,6 +326,8 @@ class LedgerEntry(models.Model):
         verbose_name_plural = "资金流水"
         ordering = ["-occurred_at", "-id"]
         constraints = [
+            # A constraint, not unique=True: no LIKE index beside it on every money movement.
+            models.UniqueConstraint(fields=["external_key"], name="ledger_unique_external_key"),
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="ledger_amount_positive"),
         ]
 

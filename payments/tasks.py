@@ -34,6 +34,17 @@ def payment_paid_followups_task(order_id: int) -> None:
     services.order_paid_followups(order_id=order_id)
 
 
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def paid_followups_sweep_task(older_than_seconds: int | None = None) -> dict[str, int]:
+    """Follow-ups of paid orders still due: queued (coalesced) by payment notifications with
+    older_than_seconds=0, and every minute by beat as the safety net. A full batch queues the
+    next one."""
+    result = services.paid_followups_sweep(older_than_seconds=older_than_seconds)
+    if result["more"]:
+        paid_followups_sweep_task.delay(older_than_seconds)
+    return result
+
+
 @shared_task(bind=True, acks_late=True, max_retries=12)
 def refund_submit_task(self, refund_id: int) -> str:
     """Send a pending refund to WeChat; then poll it with refund_query_task until it is final."""

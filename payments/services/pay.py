@@ -10,10 +10,10 @@ order that can no longer take it is refunded automatically, never dropped (saleo
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -24,26 +24,16 @@ from django.utils import timezone
 
 from mall.errors import OrderAlreadyPaid, OrderNotPayable, WechatUnavailable
 from mall.money import yuan
-from marketing.services.campaigns import campaign_usages_mark_paid
-from marketing.services.coupons import coupon_mark_used_for_order, coupons_grant_on_spend
-from marketing.services.flash_sale import KIND as FLASH_KIND
-from marketing.services.flash_sale import flash_mark_paid
-from marketing.services.group_buy import GROUP_BUY_KINDS
-from marketing.services.points_mall import PROMOTION_KIND as POINTS_MALL_KIND
-from marketing.services.points_mall import points_mall_order_paid
-from members.levels import member_order_paid_locked
 from members.models import Member
 from members.services import subscribe_message_queue
 from orders.models import Order, OrderLine, OrderStatus
-from orders.pricing import breakdown_benefits
 from orders.services import order_close_if_unpaid, order_transition
 
 from .. import wechat
-from ..models import LedgerEntry, PaymentAttempt
-from .group_buy import group_buy_order_paid_locked
-from .ledger import ledger_record
+from ..models import PaymentAttempt
+from .paid_effects import order_paid_effects_apply
 from .refunds import refund_for_attempt_locked
-from .settle import order_attempt_paid_statement
+from .settle import order_attempt_paid_fast, order_attempt_paid_locked, order_balance_spend_record
 from .top_ups import top_up_paid_locked
 
 logger = logging.getLogger(__name__)
@@ -171,8 +161,6 @@ def _trade_body(order: Order) -> str:
 def _order_paid_without_wechat_locked(*, order: Order, now: datetime) -> None:
     """Nothing to pay by WeChat (stored value or discounts covered it). The caller holds the
     order's lock. The balance it took at creation is recorded as spent (a balance ledger row)."""
-    from ..tasks import payment_paid_followups_task
-
     won = order_transition(
         order_id=order.pk,
         from_status=S.PENDING_PAYMENT,
@@ -182,10 +170,9 @@ def _order_paid_without_wechat_locked(*, order: Order, now: datetime) -> None:
         paid_at=now,
     )
     if won:
-        order_id = order.pk
-        _order_balance_spend_record(order=order, occurred_at=now)
-        _order_paid_effects_locked(order_id=order_id)
-        transaction.on_commit(lambda: payment_paid_followups_task.delay(order_id), robust=True)
+        order_balance_spend_record(order=order, occurred_at=now)
+        order_paid_effects_apply(order_id=order.pk)
+        _paid_followups_queue(order.pk)
 
 
 def _order_pay_prepaid(*, attempt: PaymentAttempt, prepay_id: str, now: datetime) -> dict[str, Any]:
@@ -223,16 +210,22 @@ def payment_settle(
     one ledger row "wxpay:<transaction_id>", the attempt paid, the order pending → paid; an order
     that can no longer be paid (cancelled, closed, paid by another attempt) keeps the money
     recorded and gets an automatic full refund of this attempt. Safe to call any number of times.
-    Follow-ups (subscribe message, closing other open attempts) are queued on commit.
+    Follow-ups (the payment's effects in other apps, the subscribe message, closing other open
+    attempts) are queued on commit.
     """
-    already = PaymentAttempt.objects.filter(
-        out_trade_no=out_trade_no,
-        transaction_id=transaction_id,
-        amount_fen=total_fee,
-        status=A.PAID,
-    ).exists()
-    if already:  # the usual replay: one read, no transaction, no lock
-        return SettleOutcome.ALREADY_SETTLED
+    if connection.vendor == "postgresql":  # a new payment or a replay: one statement (settle.py)
+        fast = order_attempt_paid_fast(
+            out_trade_no=out_trade_no,
+            transaction_id=transaction_id,
+            amount_fen=total_fee,
+            paid_at=paid_at,
+            source=source,
+        )
+        if fast.order_id is not None:
+            _paid_followups_queue(fast.order_id, coalesce=True)
+            return SettleOutcome.SETTLED
+        if fast.status == A.PAID and fast.transaction_id == transaction_id:
+            return SettleOutcome.ALREADY_SETTLED
     return _payment_settle_atomic(
         out_trade_no=out_trade_no,
         transaction_id=transaction_id,
@@ -242,20 +235,43 @@ def payment_settle(
     )
 
 
+def _paid_followups_queue(order_id: int, *, coalesce: bool = False) -> None:
+    """On commit (at once in autocommit): the paid order's follow-ups. robust: the payment is
+    committed; a failing follow-up (run eagerly in the embedded mode) is logged, never turned
+    into an error answer that makes WeChat send it again (the sweep catches up).
+
+    `coalesce` (the notification's fast path, whose effects are still due): instead of one task
+    per payment, at most one sweep task per FOLLOWUPS_COALESCE_SECONDS from this process, run
+    after twice that delay, picks up every order paid meanwhile. A Celery publish costs more than
+    the payment's own write; under load this is a few publishes a second instead of hundreds.
+    Eager Celery (tests, the embedded mode) runs the order's task at once instead."""
+    from ..tasks import paid_followups_sweep_task, payment_paid_followups_task
+
+    if not coalesce or payment_paid_followups_task.app.conf.task_always_eager:
+        transaction.on_commit(lambda: payment_paid_followups_task.delay(order_id), robust=True)
+        return
+
+    def sweep_soon() -> None:
+        global _followups_sweep_queued_at
+        now = time.monotonic()
+        if now - _followups_sweep_queued_at < FOLLOWUPS_COALESCE_SECONDS:
+            return  # a queued sweep runs at least FOLLOWUPS_COALESCE_SECONDS from now
+        _followups_sweep_queued_at = now  # (two threads may both queue one: harmless)
+        paid_followups_sweep_task.apply_async(
+            kwargs={"older_than_seconds": 0}, countdown=2 * FOLLOWUPS_COALESCE_SECONDS
+        )
+
+    transaction.on_commit(sweep_soon, robust=True)
+
+
+FOLLOWUPS_COALESCE_SECONDS = 1.0
+_followups_sweep_queued_at = float("-inf")  # per process: when it last queued a sweep
+
+
 @transaction.atomic(durable=True)
 def _payment_settle_atomic(
     *, out_trade_no: str, transaction_id: str, total_fee: int, paid_at: datetime, source: str
 ) -> SettleOutcome:
-    # The usual case, a new payment of an order's attempt: one statement (settle.py).
-    outcome = _order_attempt_settle_locked(
-        out_trade_no=out_trade_no,
-        transaction_id=transaction_id,
-        total_fee=total_fee,
-        paid_at=paid_at,
-        source=source,
-    )
-    if outcome is not None:
-        return outcome
     attempt = (
         PaymentAttempt.objects.select_for_update(of=("self",))
         .only("out_trade_no", "amount_fen", "status", "transaction_id", "order", "top_up")
@@ -293,7 +309,7 @@ def _payment_settle_atomic(
             source=source,
         )
         return SettleOutcome.SETTLED if won else SettleOutcome.REFUNDING
-    # An order's unpaid attempt of this amount: the statement matches it now that we hold the lock.
+    # An order's unpaid attempt of this amount (a promotion's order, or one no longer pending).
     outcome = _order_attempt_settle_locked(
         out_trade_no=out_trade_no,
         transaction_id=transaction_id,
@@ -309,12 +325,11 @@ def _payment_settle_atomic(
 def _order_attempt_settle_locked(
     *, out_trade_no: str, transaction_id: str, total_fee: int, paid_at: datetime, source: str
 ) -> SettleOutcome | None:
-    """Settle an order's unpaid attempt of this amount (None: no such attempt, nothing
-    written): attempt paid, ledger row, order pending → paid and its effects; an order that can
-    no longer take the money gets this attempt refunded."""
-    from ..tasks import payment_paid_followups_task
-
-    paid = order_attempt_paid_statement(
+    """Settle an order's unpaid attempt of this amount, the attempt locked (None: no such
+    attempt, nothing written): attempt paid, ledger row, order pending → paid and its effects
+    (an order with a promotion needs them now; they are idempotent for the others); an order
+    that can no longer take the money gets this attempt refunded."""
+    paid = order_attempt_paid_locked(
         out_trade_no=out_trade_no,
         transaction_id=transaction_id,
         amount_fen=total_fee,
@@ -323,19 +338,12 @@ def _order_attempt_settle_locked(
     )
     if paid is None:
         return None
-    if not paid.is_recorded:  # only a hand-edited database gets here: the ledger stays the truth
-        logger.error(
-            "ledger has wxpay:%s but attempt %s was not paid", transaction_id, paid.attempt_id
-        )
-    order_id = paid.order_id
-    if paid.order is not None:  # this payment moved the order pending → paid
-        _order_balance_spend_record(order=paid.order, occurred_at=paid_at)
-        _order_paid_effects_locked(order_id=order_id)
-        # robust: the payment is committed; a failing follow-up (run eagerly in the embedded mode)
-        # is logged, never turned into an error answer that makes WeChat send it again
-        transaction.on_commit(lambda: payment_paid_followups_task.delay(order_id), robust=True)
+    order_id, moved = paid
+    if moved:
+        order_paid_effects_apply(order_id=order_id)
+        _paid_followups_queue(order_id)
         return SettleOutcome.SETTLED
-    attempt = PaymentAttempt.objects.get(pk=paid.attempt_id)  # locked by the statement
+    attempt = PaymentAttempt.objects.get(out_trade_no=out_trade_no)  # locked by the caller
     order_no, current = Order.objects.values_list("no", "status").get(pk=order_id)
     reason = (
         "订单已支付，重复付款自动退回"
@@ -347,77 +355,15 @@ def _order_attempt_settle_locked(
     return SettleOutcome.REFUNDING
 
 
-def _order_balance_spend_record(*, order: Order, occurred_at: datetime) -> None:
-    """The stored value an order took at creation becomes spent when the order is paid: one
-    balance_spend ledger row ("balance:spend:<order no>"), in the transaction that won
-    pending → paid. (A cancelled order gives the balance back instead, see orders' lifecycle.)"""
-    if order.balance_fen:
-        ledger_record(
-            kind=LedgerEntry.Kind.BALANCE_SPEND,
-            direction=LedgerEntry.Direction.OUT,
-            channel=LedgerEntry.Channel.BALANCE,
-            amount_fen=order.balance_fen,
-            external_key=f"balance:spend:{order.no}",
-            occurred_at=occurred_at,
-            order_id=order.pk,
-            member_id=order.member_id,
-            note="余额支付",
-        )
-
-
-def _order_paid_effects_locked(*, order_id: int) -> None:
-    """What an order's payment changes in other apps, in the same transaction as pending →
-    paid (only the transaction that won it gets here). The order is read once, and a hook runs
-    only when the order can have something for it: its chosen promotion (`promotion_kind`: flash
-    sale, group buy, points mall), the coupon and campaign discounts (or gift lines) of its
-    breakdown; each hook stays idempotent by its own conditional updates and unique keys."""
-    paid = _order_paid_row(order_id)
-    kind = paid["promotion_kind"]
-    if kind in GROUP_BUY_KINDS:
-        group_buy_order_paid_locked(order_id=order_id)
-    elif kind == FLASH_KIND:
-        flash_mark_paid(order_id=order_id)
-    elif kind == POINTS_MALL_KIND:
-        points_mall_order_paid(order_id=order_id)
-    member_order_paid_locked(  # points (pending), growth and level, the first_order task
-        member_id=paid["member_id"], order_no=paid["no"], paid_fen=paid["payable_fen"]
-    )
-    uses_coupon, uses_campaign = breakdown_benefits(paid["breakdown"])
-    if uses_coupon:
-        coupon_mark_used_for_order(order_id=order_id)
-    if uses_campaign:
-        campaign_usages_mark_paid(order_id=order_id)
-    coupons_grant_on_spend(
-        order_id=order_id, member_id=paid["member_id"], paid_fen=paid["payable_fen"]
-    )
-
-
-_PAID_ROW_FIELDS = ("member_id", "no", "payable_fen", "promotion_kind", "breakdown")
-
-
-@cache  # built once, after the app registry is ready
-def _order_paid_row_sql() -> str:
-    q = connection.ops.quote_name
-    columns = ", ".join(q(Order._meta.get_field(name).column) for name in _PAID_ROW_FIELDS)
-    table, pk = q(Order._meta.db_table), q(Order._meta.pk.column)
-    return f"SELECT {columns} FROM {table} WHERE {pk} = %s"  # noqa: S608
-
-
-def _order_paid_row(order_id: int) -> dict[str, Any]:
-    """The order's fields the paid hooks need, read once (plain SQL: every payment reads it)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_order_paid_row_sql(), [order_id])
-        row = dict(zip(_PAID_ROW_FIELDS, cursor.fetchone(), strict=True))
-    if isinstance(row["breakdown"], str | bytes):  # the drivers give JSON as text to Django
-        field = Order._meta.get_field("breakdown")
-        row["breakdown"] = field.from_db_value(row["breakdown"], None, connection)
-    row["breakdown"] = row["breakdown"] or {}
-    return row
-
-
 def order_paid_followups(*, order_id: int) -> None:
-    """After an order is paid (a task, safe to run twice): the "order_paid" subscribe message
-    (deduplicated) and the closing of the order's other open WeChat trades."""
+    """After an order is paid (a task, safe to run twice): its effects in other apps (once,
+    paid_effects.py), the "order_paid" subscribe message (deduplicated) and the closing of the
+    order's other open WeChat trades."""
+    order_paid_effects_apply(order_id=order_id)  # unless the payment's transaction applied them
+    _order_paid_message_and_close(order_id=order_id)
+
+
+def _order_paid_message_and_close(*, order_id: int) -> None:
     order = Order.objects.select_related("member").get(pk=order_id)
     if order.paid_at is None:
         return  # not paid (a re-delivered task for a payment that was refunded instead)
@@ -447,6 +393,40 @@ def order_paid_followups(*, order_id: int) -> None:
             payment_attempt_close(attempt_id=attempt_id)
         except WechatUnavailable as exc:  # the sync beat closes it later
             logger.warning("closing attempt %s after payment: %r", attempt_id, exc)
+
+
+def paid_followups_sweep(
+    *, now: datetime | None = None, older_than_seconds: int | None = None, batch_size: int = 500
+) -> dict[str, int]:
+    """Follow-ups of paid orders whose effects are still due `older_than_seconds` after payment,
+    oldest first, one transaction per order: 0 for the coalesced run the notifications queue,
+    PAID_FOLLOWUPS_SWEEP_AFTER_SECONDS for the beat's safety net (a task lost: broker down at
+    commit, a worker killed). An order gets its message only from the run that applied its
+    effects. Returns how many were due, how many this run applied (another may win some), and
+    `more` when the batch was full."""
+    now = now or timezone.now()
+    older = (
+        settings.PAID_FOLLOWUPS_SWEEP_AFTER_SECONDS
+        if older_than_seconds is None
+        else older_than_seconds
+    )
+    due = list(
+        Order.objects.filter(
+            paid_at__isnull=False,
+            paid_effects_at__isnull=True,
+            paid_at__lte=now - timedelta(seconds=older),
+        )
+        .order_by("paid_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    applied = 0
+    for order_id in due:
+        if order_paid_effects_apply(order_id=order_id):
+            applied += 1
+            _order_paid_message_and_close(order_id=order_id)
+    if applied and older:
+        logger.warning("follow-ups of %s paid orders run by the sweep (tasks lost?)", applied)
+    return {"due": len(due), "applied": applied, "more": int(len(due) == batch_size)}
 
 
 def payment_attempt_query(*, attempt_id: int, now: datetime | None = None) -> str:

@@ -484,6 +484,11 @@ def _refund_succeeded_locked(
             )
     if not lines:
         return  # an automatic refund of a surplus attempt: the order's own payment is untouched
+    # What the refund takes back must have been given: the payment's effects, if its follow-up
+    # has not run yet (imported here: paid_effects → group_buy → refunds).
+    from .paid_effects import order_paid_effects_apply
+
+    order_paid_effects_apply(order_id=order.pk)
     member_order_refund_settled_locked(  # growth and the order's earned points, in proportion
         member_id=order.member_id,
         order_no=order.no,

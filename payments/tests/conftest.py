@@ -181,9 +181,13 @@ def notification_body(
 
 def pay_and_settle(shopper: Shopper, order: Order, sim_pay: Callable[..., Any]) -> dict[str, Any]:
     """Without a live server: the shopper pays, WeChat's notification goes nowhere, the
-    shopper's pay/sync settles it by orderquery."""
+    shopper's pay/sync settles it by orderquery; then the payment's follow-up runs, as a worker
+    runs it after the commit (the test's transaction never commits)."""
+    from payments.services import order_paid_followups
+
     payment = sim_pay(shopper.pay(order))
     assert shopper.sync(order)["paid"] is True
+    order_paid_followups(order_id=order.pk)
     order.refresh_from_db()
     return payment
 

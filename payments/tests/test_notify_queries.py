@@ -1,4 +1,5 @@
-"""The payment notification is the hot path (bench/notify.py): its SQL is budgeted."""
+"""The payment notification is the hot path (bench/notify.py): its SQL is budgeted, and so is
+the follow-up that applies the payment's effects."""
 
 import pytest
 
@@ -6,34 +7,48 @@ from members.models import GrowthLog, LevelChangeLog, Member, MemberLevel, Point
 from members.task_cards import task_cards_ensure, task_complete
 from payments import wechat
 from payments.models import LedgerEntry, PaymentAttempt
+from payments.services.paid_effects import order_paid_effects_apply
 from payments.tests.conftest import notification_body, place_order
 
 pytestmark = pytest.mark.django_db
 
 NOTIFY = "/api/v1/payments/wechat/notify"
-# Ours: the replay check, then one statement (attempt paid + ledger row + order paid + its log).
-# Then what other apps do in the same transaction (_order_paid_effects_locked), for an order
-# without promotion, coupon or campaign: the order read once, the member locked once (with its
-# level's multiplier, the level the new growth reaches, whether first_order is still due), the
-# pending points lot, one UPDATE of growth (and level), the growth log, the 消费返券 rules;
-# plus the test's savepoint pair around the settlement's transaction. (26 before issue 6.)
-NEW_NOTIFICATION_SQL = 10
+# A new notification of an ordinary order: one statement (order paid + its log + attempt paid +
+# ledger row), in autocommit. A replay: the same statement, which writes nothing and reads the
+# attempt as it was. (26 before issue 6, 10 with the effects in the payment's transaction.)
+NEW_NOTIFICATION_SQL = 1
+# Then the follow-up applies the payment's effects in other apps (paid_effects.py), for an order
+# without promotion, coupon or campaign: the claim (UPDATE … RETURNING the fields the hooks read),
+# the member locked once (with its level's multiplier, the level the new growth reaches, whether
+# first_order is still due), the pending points lot, one UPDATE of growth (and level), the growth
+# log, the 消费返券 rules; plus the savepoint pair of its transaction inside the test's.
+EFFECTS_SQL = 8
 LEVEL_CHANGE_SQL = 1  # the level change log, only when the growth crosses a threshold
 
 
-def _notify_once(api_client, order, django_assert_num_queries, expected_sql):
+def _notify_once(api_client, order, django_assert_num_queries):
     attempt = PaymentAttempt.objects.get(order=order)
     body = notification_body(
         attempt.out_trade_no,
         transaction_id=f"42000000000000000000{order.pk:08d}",
         total_fee=order.wechat_pay_fen,
     )
-    with django_assert_num_queries(expected_sql) as new:
+    with django_assert_num_queries(NEW_NOTIFICATION_SQL) as new:
         first = api_client.post(NOTIFY, data=body, content_type="text/xml")
     with django_assert_num_queries(1):
         replay = api_client.post(NOTIFY, data=body, content_type="text/xml")
     assert first.content == replay.content == wechat.SUCCESS_XML
     return new
+
+
+def _effects_once(order, django_assert_num_queries, expected_sql):
+    """The follow-up's part in other apps, as its task runs it (the test's transaction keeps the
+    on-commit task from running by itself); a second run finds it claimed."""
+    with django_assert_num_queries(expected_sql) as effects:
+        assert order_paid_effects_apply(order_id=order.pk)
+    with django_assert_num_queries(3):  # the claim finds nothing, in its savepoint pair
+        assert not order_paid_effects_apply(order_id=order.pk)
+    return effects
 
 
 def test_a_new_notification_is_settled_in_one_statement_a_replay_in_one_read(
@@ -43,19 +58,23 @@ def test_a_new_notification_is_settled_in_one_statement_a_replay_in_one_read(
     order = place_order(shopper.member, [(sku, 2)])
     shopper.pay(order)
     # when
-    new = _notify_once(api_client, order, django_assert_num_queries, NEW_NOTIFICATION_SQL)
-    # then
-    payments_sql = [q["sql"] for q in new.captured_queries if '"payments_' in q["sql"]]
-    assert len(payments_sql) == 2, payments_sql  # the replay check and the one statement
-    assert payments_sql[1].lstrip().startswith("WITH paid_attempt")
-    assert not [q["sql"] for q in new.captured_queries if '"marketing_coupon"' in q["sql"]]
+    new = _notify_once(api_client, order, django_assert_num_queries)
+    # then: paid and in the ledger, the effects still due
+    assert new.captured_queries[0]["sql"].lstrip().startswith("WITH moved")
     order.refresh_from_db()
-    assert order.status == "paid"
+    assert (order.status, order.paid_effects_at) == ("paid", None)
     assert order.status_logs.filter(to_status="paid", actor="wechat").count() == 1
     assert LedgerEntry.objects.filter(order=order).values_list("kind", "amount_fen").get() == (
         "wechat_payment",
         3998,
     )
+    assert not PointsLot.objects.filter(source_key=f"order:{order.no}").exists()
+    # when: the follow-up
+    effects = _effects_once(order, django_assert_num_queries, EFFECTS_SQL)
+    # then
+    assert not [q["sql"] for q in effects.captured_queries if '"marketing_coupon"' in q["sql"]]
+    order.refresh_from_db()
+    assert order.paid_effects_at is not None
     member = Member.objects.get(pk=shopper.member.pk)
     assert (member.growth, member.level_id) == (39, None)
     assert PointsLot.objects.filter(source_key=f"order:{order.no}").values_list(
@@ -77,9 +96,8 @@ def test_a_member_with_a_level_crossing_the_next_one(
     order = place_order(shopper.member, [(sku, 2)])
     shopper.pay(order)
     # when
-    _notify_once(
-        api_client, order, django_assert_num_queries, NEW_NOTIFICATION_SQL + LEVEL_CHANGE_SQL
-    )
+    _notify_once(api_client, order, django_assert_num_queries)
+    _effects_once(order, django_assert_num_queries, EFFECTS_SQL + LEVEL_CHANGE_SQL)
     # then: points at silver's rate, growth and gold in one UPDATE, each logged once
     member = Member.objects.get(pk=shopper.member.pk)
     assert (member.growth, member.level_id) == (90 + 39, gold.pk)
@@ -104,7 +122,8 @@ def test_a_member_with_a_level_staying_on_it(
     order = place_order(shopper.member, [(sku, 2)])
     shopper.pay(order)
     # when
-    _notify_once(api_client, order, django_assert_num_queries, NEW_NOTIFICATION_SQL)
+    _notify_once(api_client, order, django_assert_num_queries)
+    _effects_once(order, django_assert_num_queries, EFFECTS_SQL)
     # then
     member = Member.objects.get(pk=shopper.member.pk)
     assert (member.growth, member.level_id) == (539, gold.pk)
@@ -152,7 +171,10 @@ def test_coupon_and_campaign_hooks_run_when_the_breakdown_has_them(
     assert any(line["gift"] for line in order.breakdown["lines"])
     shopper.pay(order)
     # when: + the coupon (read, used, template count) and the usages (read, one UPDATE each)
-    _notify_once(api_client, order, django_assert_num_queries, NEW_NOTIFICATION_SQL + 6)
+    _notify_once(api_client, order, django_assert_num_queries)
+    coupon.refresh_from_db()
+    assert coupon.status == Coupon.Status.LOCKED  # until the follow-up
+    _effects_once(order, django_assert_num_queries, EFFECTS_SQL + 6)
     # then
     coupon.refresh_from_db()
     assert coupon.status == Coupon.Status.USED
