@@ -18,14 +18,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
 from mall.errors import OrderAlreadyPaid, OrderNotPayable, WechatUnavailable
 from mall.money import yuan
 from members.models import Member
-from members.services import subscribe_message_queue
+from members.services import subscribe_messages_queue_many
 from orders.models import Order, OrderLine, OrderStatus
 from orders.services import order_close_if_unpaid, order_transition
 
@@ -360,33 +360,37 @@ def order_paid_followups(*, order_id: int) -> None:
     paid_effects.py), the "order_paid" subscribe message (deduplicated) and the closing of the
     order's other open WeChat trades."""
     order_paid_effects_apply(order_id=order_id)  # unless the payment's transaction applied them
-    _order_paid_message_and_close(order_id=order_id)
+    _orders_paid_messages_and_close(order_ids=[order_id])
 
 
-def _order_paid_message_and_close(*, order_id: int) -> None:
-    order = Order.objects.select_related("member").get(pk=order_id)
-    if order.paid_at is None:
-        return  # not paid (a re-delivered task for a payment that was refunded instead)
-    title = OrderLine.objects.filter(order=order).order_by("id").values_list("title", flat=True)
-    with transaction.atomic():
-        subscribe_message_queue(
-            member=order.member,
-            template_key="order_paid",
-            data={
-                "character_string1": {"value": order.no},
-                "amount2": {"value": f"{yuan(order.payable_fen)}元"},
-                "thing3": {"value": (title.first() or "商品")[:20]},
-                "time4": {
-                    "value": timezone.localtime(order.paid_at or timezone.now()).strftime(
-                        "%Y-%m-%d %H:%M"
-                    )
-                },
+def _orders_paid_messages_and_close(*, order_ids: list[int]) -> None:
+    """The paid orders' "order_paid" messages (one read, one insert, deduplicated by order no;
+    sent by workers after the commit) and the closing of their other open WeChat trades."""
+    first_title = OrderLine.objects.filter(order=OuterRef("pk")).order_by("id").values("title")
+    orders = (
+        Order.objects.filter(pk__in=order_ids, paid_at__isnull=False)  # (a refunded payment)
+        .annotate(first_title=Subquery(first_title[:1]))
+        .values("no", "member_id", "payable_fen", "paid_at", "first_title")
+    )
+    messages = [
+        {
+            "member_id": order["member_id"],
+            "template_key": "order_paid",
+            "data": {
+                "character_string1": {"value": order["no"]},
+                "amount2": {"value": f"{yuan(order['payable_fen'])}元"},
+                "thing3": {"value": (order["first_title"] or "商品")[:20]},
+                "time4": {"value": timezone.localtime(order["paid_at"]).strftime("%Y-%m-%d %H:%M")},
             },
-            page=f"pages/order/detail?no={order.no}",
-            dedup_key=f"paid:{order.no}",
-        )
+            "page": f"pages/order/detail?no={order['no']}",
+            "dedup_key": f"paid:{order['no']}",
+        }
+        for order in orders
+    ]
+    with transaction.atomic():
+        subscribe_messages_queue_many(messages=messages)
     others = PaymentAttempt.objects.filter(
-        order_id=order_id, status__in=PaymentAttempt.OPEN_STATUSES
+        order_id__in=order_ids, status__in=PaymentAttempt.OPEN_STATUSES
     )
     for attempt_id in list(others.order_by("pk").values_list("pk", flat=True)):
         try:
@@ -399,11 +403,11 @@ def paid_followups_sweep(
     *, now: datetime | None = None, older_than_seconds: int | None = None, batch_size: int = 500
 ) -> dict[str, int]:
     """Follow-ups of paid orders whose effects are still due `older_than_seconds` after payment,
-    oldest first, one transaction per order: 0 for the coalesced run the notifications queue,
-    PAID_FOLLOWUPS_SWEEP_AFTER_SECONDS for the beat's safety net (a task lost: broker down at
-    commit, a worker killed). An order gets its message only from the run that applied its
-    effects. Returns how many were due, how many this run applied (another may win some), and
-    `more` when the batch was full."""
+    oldest first: 0 for the coalesced run the notifications queue, PAID_FOLLOWUPS_SWEEP_AFTER_SECONDS
+    for the beat's safety net (a task lost: broker down at commit, a worker killed). Effects in
+    one transaction per order; the messages of the orders this run applied, in one insert. Returns
+    how many were due, how many this run applied (another may win some), and `more` when the
+    batch was full."""
     now = now or timezone.now()
     older = (
         settings.PAID_FOLLOWUPS_SWEEP_AFTER_SECONDS
@@ -419,14 +423,12 @@ def paid_followups_sweep(
         .order_by("paid_at")
         .values_list("pk", flat=True)[:batch_size]
     )
-    applied = 0
-    for order_id in due:
-        if order_paid_effects_apply(order_id=order_id):
-            applied += 1
-            _order_paid_message_and_close(order_id=order_id)
+    applied = [order_id for order_id in due if order_paid_effects_apply(order_id=order_id)]
+    if applied:
+        _orders_paid_messages_and_close(order_ids=applied)
     if applied and older:
-        logger.warning("follow-ups of %s paid orders run by the sweep (tasks lost?)", applied)
-    return {"due": len(due), "applied": applied, "more": int(len(due) == batch_size)}
+        logger.warning("follow-ups of %s paid orders run by the sweep (tasks lost?)", len(applied))
+    return {"due": len(due), "applied": len(applied), "more": int(len(due) == batch_size)}
 
 
 def payment_attempt_query(*, attempt_id: int, now: datetime | None = None) -> str:
