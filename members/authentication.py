@@ -58,7 +58,8 @@ def member_for_token(key: str) -> Member | None:
     """The active member a live token belongs to. A raw query (the ORM's converters still
     apply): every shopper request runs it, and building the ORM query with its join cost
     twice the query itself."""
-    members = Member.objects.raw(_MEMBER_SQL, [token_hash(key), timezone.now()])
+    now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM adapts it
+    members = Member.objects.raw(_MEMBER_SQL, [token_hash(key), now])
     return next(iter(members), None)
 
 

@@ -34,6 +34,19 @@ def order_close_if_unpaid_task(order_id: int) -> bool:
     return order_expire_asking_wechat(order_id=order_id)
 
 
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def orders_expire_due_task() -> dict[str, int]:
+    """Expire every unpaid order past its deadline (asking WeChat first): queued by order
+    creation with a countdown, one run for the orders a web process creates within a second
+    (see orders.services.checkout). A full batch queues the next one at once."""
+    result = services.orders_expire_due(
+        batch_size=settings.ORDER_SWEEP_BATCH_SIZE, expire=order_expire_asking_wechat
+    )
+    if result["has_more"]:
+        orders_expire_due_task.delay()
+    return result
+
+
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def order_shipping_info_upload_task(self, order_id: int) -> bool:
     """Retried with exponential backoff (capped at an hour) until WeChat accepts the upload;

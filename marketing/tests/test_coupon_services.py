@@ -185,14 +185,16 @@ def test_grant_on_spend_once_per_order_and_template(member):
     ]
 
 
-def test_usable_load_is_one_query(member, django_assert_num_queries):
+def test_usable_load_is_one_query_and_one_for_the_templates(member, django_assert_num_queries):
     now = timezone.now()
+    with django_assert_num_queries(1):  # most members at a checkout: no coupon
+        assert coupons_usable_load(member_id=member.pk, now=now) == []
     template = CouponTemplateFactory(kind="discount", rate_permille=850, cap_fen=2000)
     for _ in range(3):
         coupons_issue(template_id=template.pk, member_ids=[member.pk])
     later = CouponTemplateFactory(starts_at=now + timedelta(days=1))
     coupons_issue(template_id=later.pk, member_ids=[member.pk])
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         loaded = coupons_usable_load(member_id=member.pk, now=now)
     assert [(c.kind, c.rate_permille, c.cap_fen) for c in loaded] == [("discount", 850, 2000)] * 3
 

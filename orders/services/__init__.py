@@ -22,6 +22,7 @@ from .lifecycle import (
     order_receive,
     order_ship,
     order_transition,
+    orders_expire_due,
     orders_sweep,
     pickup_redeem,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "order_ship",
     "order_shipping_info_upload",
     "order_transition",
+    "orders_expire_due",
     "orders_sweep",
     "pickup_redeem",
     "shipping_info_payload",

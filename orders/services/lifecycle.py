@@ -383,12 +383,7 @@ def orders_sweep(
     the beat task passes one that asks WeChat Pay first (payments app), which this module may
     not import."""
     now = now or timezone.now()
-    expire = expire or order_close_if_unpaid
-    expired_ids = list(
-        Order.objects.filter(status=S.PENDING_PAYMENT, expires_at__lte=now)
-        .order_by("expires_at")
-        .values_list("pk", flat=True)[:batch_size]
-    )
+    expired = orders_expire_due(now=now, batch_size=batch_size, expire=expire)
     receive_ids = list(
         Order.objects.filter(
             status=S.SHIPPED,
@@ -406,13 +401,33 @@ def orders_sweep(
         .values_list("pk", flat=True)[:batch_size]
     )
     counts = {
-        "expired": sum(expire(order_id=pk, now=now) for pk in expired_ids),
+        "expired": expired["expired"],
         "received": sum(order_auto_receive(order_id=pk, now=now) for pk in receive_ids),
         "completed": sum(order_complete(order_id=pk, now=now) for pk in complete_ids),
         "uploaded": _shipping_info_uploads_retry(now=now, limit=min(batch_size, 50)),
     }
-    more = batch_size in (len(expired_ids), len(receive_ids), len(complete_ids))
+    more = expired["has_more"] or batch_size in (len(receive_ids), len(complete_ids))
     return counts | {"has_more": int(more)}
+
+
+def orders_expire_due(
+    *,
+    now: datetime | None = None,
+    batch_size: int = 500,
+    expire: Callable[..., bool] | None = None,
+) -> dict[str, int]:
+    """One bounded batch of unpaid orders past their deadline, oldest first, each through
+    `expire(order_id=, now=)` (default: order_close_if_unpaid; see orders_sweep). Returns how
+    many this call cancelled and `has_more` when the batch was full."""
+    now = now or timezone.now()
+    expire = expire or order_close_if_unpaid
+    expired_ids = list(
+        Order.objects.filter(status=S.PENDING_PAYMENT, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    expired = sum(expire(order_id=pk, now=now) for pk in expired_ids)
+    return {"expired": expired, "has_more": int(len(expired_ids) == batch_size)}
 
 
 SHIPPING_UPLOAD_GRACE = timedelta(minutes=30)
