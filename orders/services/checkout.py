@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from catalog.stock import StockLine, stock_reserve
@@ -71,11 +71,9 @@ def order_create(
         checkout=checkout, expected_payable_fen=expected_payable_fen, note=note
     )
     member_lock(member=member)  # serialise this member's creations: one order per key
-    existing = (
-        Order.objects.filter(member=member, client_token=client_token)
-        .values_list("pk", "no", "request_hash")
-        .first()
-    )
+    with connection.cursor() as cursor:  # plain SQL: every order asks, almost always in vain
+        cursor.execute(_EXISTING_SQL, [member.pk, client_token])
+        existing = cursor.fetchone()
     if existing is not None:
         existing_id, existing_no, existing_hash = existing
         if existing_hash != request_hash:
@@ -185,6 +183,12 @@ def _expiry_queue(*, order_id: int, countdown: float) -> None:
         orders_expire_due_task.apply_async(countdown=countdown + 2 * EXPIRY_COALESCE_SECONDS)
 
     transaction.on_commit(queue)
+
+
+_EXISTING_SQL = (
+    f"SELECT id, no, request_hash FROM {Order._meta.db_table} "  # noqa: S608 - our table
+    "WHERE member_id = %s AND client_token = %s"
+)
 
 
 def _payment_timeout_s(inputs: PricingInputs) -> int:
