@@ -12,6 +12,24 @@ from rest_framework.test import APIClient
 from wechat_sim import RunningSimulator, start_simulator
 
 
+@pytest.fixture
+def real_worker() -> Iterator[None]:
+    """A Celery worker (two threads) consuming the tests' Redis broker; tasks are published, not
+    run eagerly, while it runs. Modules override it to add their settings (quicker retries)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from mall.celery import app as celery_app
+
+    celery_app.conf.task_always_eager = False
+    try:
+        with start_worker(
+            celery_app, perform_ping_check=False, pool="threads", concurrency=2, loglevel="WARNING"
+        ):
+            yield
+    finally:
+        celery_app.conf.task_always_eager = True
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache() -> None:
     cache.clear()  # Redis db of the tests: cached lists and WeChat tokens start empty

@@ -197,13 +197,7 @@ def _wrk_orders(base_url: str, shoppers: list[dict[str, Any]], seconds: float) -
         )
     finally:
         os.unlink(handle.name)
-    line = next(ln for ln in completed.stdout.splitlines() if ln.startswith("WRKJSON "))
-    data = json.loads(line.removeprefix("WRKJSON "))
-    return {
-        "requests": data["requests"],
-        "seconds": data["duration_us"] / 1e6,
-        "errors": data["errors"],
-    }
+    return common.wrk_result(completed.stdout)
 
 
 def orders_per_second(

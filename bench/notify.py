@@ -196,16 +196,7 @@ def _wrk_post(base_url: str, bodies: list[str], clients: int, seconds: float) ->
             text=True,
             check=True,
         )
-    line = next(ln for ln in completed.stdout.splitlines() if ln.startswith("WRKJSON "))
-    data = json.loads(line.removeprefix("WRKJSON "))
-    return {
-        "requests": data["requests"],
-        "seconds": data["duration_us"] / 1e6,
-        "errors": data["errors"],
-        "p50_ms": data["p50"] / 1000,
-        "p95_ms": data["p95"] / 1000,
-        "p99_ms": data["p99"] / 1000,
-    }
+    return common.wrk_result(completed.stdout)
 
 
 def _python_poster(args: tuple[str, int, list[str], float]) -> tuple[list[float], int]:

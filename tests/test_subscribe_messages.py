@@ -1,10 +1,8 @@
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.db import transaction
 
-from mall.celery import app as celery_app
 from members.models import Member, SubscribeMessage
 from members.services import subscribe_message_queue
 
@@ -55,16 +53,8 @@ def test_dedup_key_sends_once(shopper, wechat_sim, django_capture_on_commit_call
 
 
 @pytest.fixture
-def real_worker(settings):
+def real_worker(settings, real_worker):
     settings.SUBSCRIBE_MESSAGE_RETRY_BASE_SECONDS = 0
-    celery_app.conf.task_always_eager = False
-    try:
-        with start_worker(
-            celery_app, perform_ping_check=False, pool="threads", concurrency=2, loglevel="WARNING"
-        ):
-            yield
-    finally:
-        celery_app.conf.task_always_eager = True
 
 
 def _wait_for(predicate, timeout=15.0):

@@ -4,26 +4,16 @@ creates within a second share one delayed run of orders_expire_due_task."""
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from celery.signals import after_task_publish
 
 from catalog.models import Sku
-from mall.celery import app as celery_app
 from orders.models import Order
 from orders.services import checkout as checkout_module
 
 
 @pytest.fixture
-def real_worker(monkeypatch):
+def real_worker(monkeypatch, real_worker):
     monkeypatch.setattr(checkout_module, "_expiry_queued_at", {})
-    celery_app.conf.task_always_eager = False
-    try:
-        with start_worker(
-            celery_app, perform_ping_check=False, pool="threads", concurrency=2, loglevel="WARNING"
-        ):
-            yield
-    finally:
-        celery_app.conf.task_always_eager = True
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,13 +5,11 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.core.management import call_command
 from django.utils import timezone
 
 from catalog.models import Sku, StockLog
 from catalog.tests.factories import SkuFactory
-from mall.celery import app as celery_app
 from mall.errors import OrderStatusInvalid, PickupCodeInvalid
 from members.models import Member, SubscribeMessage
 from orders.models import Order, OrderStatusLog
@@ -174,17 +172,9 @@ def test_shipping_queues_message_and_uploads_to_wechat(
 
 
 @pytest.fixture
-def real_worker(settings):
+def real_worker(settings, real_worker):
     settings.ORDER_SHIPPING_UPLOAD_RETRY_BASE_SECONDS = 0
     settings.SUBSCRIBE_MESSAGE_RETRY_BASE_SECONDS = 0
-    celery_app.conf.task_always_eager = False
-    try:
-        with start_worker(
-            celery_app, perform_ping_check=False, pool="threads", concurrency=2, loglevel="WARNING"
-        ):
-            yield
-    finally:
-        celery_app.conf.task_always_eager = True
 
 
 def _wait_for(predicate, timeout=15.0):

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
@@ -364,14 +364,18 @@ def order_paid_followups(*, order_id: int) -> None:
 
 
 def _orders_paid_messages_and_close(*, order_ids: list[int]) -> None:
-    """The paid orders' "order_paid" messages (one read, one insert, deduplicated by order no;
+    """The paid orders' "order_paid" messages (two reads, one insert, deduplicated by order no;
     sent by workers after the commit) and the closing of their other open WeChat trades."""
-    first_title = OrderLine.objects.filter(order=OuterRef("pk")).order_by("id").values("title")
-    orders = (
-        Order.objects.filter(pk__in=order_ids, paid_at__isnull=False)  # (a refunded payment)
-        .annotate(first_title=Subquery(first_title[:1]))
-        .values("no", "member_id", "payable_fen", "paid_at", "first_title")
-    )
+    orders = Order.objects.filter(pk__in=order_ids, paid_at__isnull=False).values(
+        "pk", "no", "member_id", "payable_fen", "paid_at"
+    )  # (paid_at: not a payment refunded instead)
+    first_titles: dict[int, str] = {}
+    for order_id, title in (
+        OrderLine.objects.filter(order_id__in=order_ids)
+        .order_by("order_id", "id")
+        .values_list("order_id", "title")
+    ):
+        first_titles.setdefault(order_id, title)
     messages = [
         {
             "member_id": order["member_id"],
@@ -379,7 +383,7 @@ def _orders_paid_messages_and_close(*, order_ids: list[int]) -> None:
             "data": {
                 "character_string1": {"value": order["no"]},
                 "amount2": {"value": f"{yuan(order['payable_fen'])}元"},
-                "thing3": {"value": (order["first_title"] or "商品")[:20]},
+                "thing3": {"value": first_titles.get(order["pk"], "商品")[:20]},
                 "time4": {"value": timezone.localtime(order["paid_at"]).strftime("%Y-%m-%d %H:%M")},
             },
             "page": f"pages/order/detail?no={order['no']}",

@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from celery.signals import after_task_publish
 from django.db import connection
 from django.utils import timezone
@@ -150,17 +149,9 @@ def test_concurrent_claims_apply_the_effects_once(shopper, sku, wechat_sim, api_
 
 
 @pytest.fixture
-def real_worker(settings, monkeypatch):
+def real_worker(settings, monkeypatch, real_worker):
     settings.SUBSCRIBE_MESSAGE_RETRY_BASE_SECONDS = 0
     monkeypatch.setattr(pay_module, "_followups_sweep_queued_at", float("-inf"))
-    celery_app.conf.task_always_eager = False
-    try:
-        with start_worker(
-            celery_app, perform_ping_check=False, pool="threads", concurrency=2, loglevel="WARNING"
-        ):
-            yield
-    finally:
-        celery_app.conf.task_always_eager = True
 
 
 @pytest.mark.django_db(transaction=True)
