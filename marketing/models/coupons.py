@@ -115,6 +115,7 @@ class Coupon(models.Model):
         LOCKED = "locked", "待支付订单占用"
         USED = "used", "已使用"
         EXPIRED = "expired", "已过期"
+        REVOKED = "revoked", "已作废"  # a 消费返券 coupon whose order was refunded in full
 
     class Source(models.TextChoices):
         CLAIM = "claim", "领券中心"

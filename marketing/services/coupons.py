@@ -442,6 +442,8 @@ def coupon_data_for_member(*, member_id: int, coupon_id: int, now: datetime) -> 
         raise CouponUnavailable("优惠券不存在", coupon_id=coupon_id)
     if coupon.status == C.EXPIRED or (coupon.status == C.UNUSED and coupon.valid_until <= now):
         raise CouponExpired(coupon_id=coupon_id)
+    if coupon.status == C.REVOKED:
+        raise CouponUnavailable("优惠券已作废（返券的订单已退款）", coupon_id=coupon_id)
     if coupon.status != C.UNUSED:
         raise CouponUnavailable("优惠券已使用或被未支付订单占用", coupon_id=coupon_id)
     if coupon.valid_from > now:
@@ -559,6 +561,24 @@ def coupon_return_for_refunded_order(*, order_id: int, now: datetime | None = No
     return returned
 
 
+def coupons_spend_grants_revoke(
+    *, order_id: int, member_id: int, now: datetime | None = None
+) -> int:
+    """A paid order is refunded in full (in that transaction): the coupons its payment granted
+    (消费返券) are revoked while unused, so buying to get a coupon and refunding does not keep
+    it. One already used, or held by an unpaid order, stays: the shop does not take back what
+    was spent. Returns how many."""
+    revoked = Coupon.objects.filter(
+        member_id=member_id,
+        source=Coupon.Source.SPEND,
+        source_ref=f"order:{order_id}",
+        status=C.UNUSED,
+    ).update(status=C.REVOKED)
+    if revoked:
+        logger.info("order %s refunded: %s spend coupons revoked", order_id, revoked)
+    return revoked
+
+
 # --- reads ---
 WALLET_TABS = ("usable", "used", "expired")
 
@@ -571,9 +591,9 @@ def coupons_for_member(*, member_id: int, tab: str, now: datetime) -> QuerySet[C
         return coupons.filter(status=C.UNUSED, valid_until__gt=now).order_by("valid_until", "id")
     if tab == "used":
         return coupons.filter(status__in=(C.USED, C.LOCKED)).order_by("-id")
-    return coupons.filter(Q(status=C.EXPIRED) | Q(status=C.UNUSED, valid_until__lte=now)).order_by(
-        "-valid_until", "-id"
-    )
+    return coupons.filter(
+        Q(status__in=(C.EXPIRED, C.REVOKED)) | Q(status=C.UNUSED, valid_until__lte=now)
+    ).order_by("-valid_until", "-id")
 
 
 def coupon_templates_claimable(*, member_id: int, now: datetime) -> QuerySet[CouponTemplate]:
@@ -624,5 +644,6 @@ __all__ = [
     "coupons_grant_on_spend",
     "coupons_issue",
     "coupons_issue_to_tag",
+    "coupons_spend_grants_revoke",
     "coupons_usable_load",
 ]

@@ -194,12 +194,17 @@ def test_paid_used_once_spend_reward_once_and_returned_on_full_refund(
         requested_by="admin:test",
         restock=False,
     )
-    # then the coupon is back and no longer counted as used
+    # then the coupon is back and no longer counted as used; the reward it earned is revoked
     order.refresh_from_db()
     coupon.refresh_from_db()
     template.refresh_from_db()
     assert order.status == "closed"
     assert (coupon.status, coupon.order_id, template.used_count) == (S.UNUSED, None, 0)
+    assert list(rewards.values_list("status", flat=True)) == [S.REVOKED]
+    expired_tab = client.get("/api/v1/me/coupons", {"status": "expired"}).json()
+    assert [(c["id"], c["status"]) for c in expired_tab["results"]] == [
+        (rewards.get().pk, "revoked")
+    ]
 
 
 @pytest.mark.django_db

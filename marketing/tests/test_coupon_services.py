@@ -31,6 +31,7 @@ from marketing.services.coupons import (
     coupons_grant_on_spend,
     coupons_issue,
     coupons_issue_to_tag,
+    coupons_spend_grants_revoke,
     coupons_usable_load,
 )
 from marketing.tests.coupon_factories import CouponTemplateFactory
@@ -183,6 +184,31 @@ def test_grant_on_spend_once_per_order_and_template(member):
     assert list(Coupon.objects.values_list("template_id", "source", "source_ref")) == [
         (small.pk, "spend", "order:8")
     ]
+
+
+def test_a_refund_revokes_unused_spend_coupons_and_leaves_spent_ones(member):
+    # given: two templates granted for order 7, one of them used since; another order's grant
+    CouponSpendRule.objects.create(name="满100送券", min_paid_fen=10000).templates.set(
+        [CouponTemplateFactory(), CouponTemplateFactory()]
+    )
+    assert coupons_grant_on_spend(order_id=7, member_id=member.pk, paid_fen=10000) == 2
+    assert coupons_grant_on_spend(order_id=8, member_id=member.pk, paid_fen=10000) == 2
+    spent = Coupon.objects.filter(source_ref="order:7").order_by("pk").first()
+    Coupon.objects.filter(pk=spent.pk).update(status=Coupon.Status.USED)
+    # when: order 7 is refunded in full, twice (a replayed settlement)
+    first = coupons_spend_grants_revoke(order_id=7, member_id=member.pk)
+    again = coupons_spend_grants_revoke(order_id=7, member_id=member.pk)
+    # then
+    assert (first, again) == (1, 0)
+    assert sorted(Coupon.objects.filter(member=member).values_list("source_ref", "status")) == [
+        ("order:7", "revoked"),
+        ("order:7", "used"),
+        ("order:8", "unused"),
+        ("order:8", "unused"),
+    ]
+    revoked = Coupon.objects.get(status=Coupon.Status.REVOKED)
+    with pytest.raises(CouponUnavailable, match="作废"):
+        coupon_data_for_member(member_id=member.pk, coupon_id=revoked.pk, now=timezone.now())
 
 
 def test_usable_load_is_one_query_and_one_for_the_templates(member, django_assert_num_queries):

@@ -32,7 +32,10 @@ from mall.errors import (
 )
 from mall.money import mul_div_round_half_up
 from marketing.services.campaigns import campaign_usages_mark_refunded
-from marketing.services.coupons import coupon_return_for_refunded_order
+from marketing.services.coupons import (
+    coupon_return_for_refunded_order,
+    coupons_spend_grants_revoke,
+)
 from marketing.services.flash_sale import KIND as FLASH_KIND
 from marketing.services.flash_sale import flash_refunded_for_order
 from marketing.services.group_buy import GROUP_BUY_KINDS, group_seat_refunded_for_order
@@ -510,10 +513,11 @@ def _refund_succeeded_locked(
 
 def _order_refunded_fully_locked(*, order: Order) -> None:
     """Everything of the order is refunded: give back what it took besides money (its points,
-    coupon, campaign usage, and what its promotion held), in this transaction, so each comes back
-    exactly once. A hook runs only when the order has something for it (as on payment)."""
+    coupon, campaign usage, and what its promotion held) and revoke the unused coupons its payment
+    granted, in this transaction, so each happens exactly once. A hook runs only when the order has something for it (as on payment)."""
     if order.points_used:  # the points it spent (once: unique per reference in the ledger)
         points_refund(member_id=order.member_id, reference=f"order:{order.no}")
+    coupons_spend_grants_revoke(order_id=order.pk, member_id=order.member_id)
     uses_coupon, uses_campaign = breakdown_benefits(order.breakdown)
     if uses_coupon:
         coupon_return_for_refunded_order(order_id=order.pk)
