@@ -227,10 +227,11 @@ def sql_per_order(sku_ids: list[int]) -> int:
     from mall.celery import app
     from members.models import Member
     from members.services import member_token_issue
+    from orders.models import Address
     from orders.services import address_create
 
     member, _ = Member.objects.get_or_create(openid="bench-checkout-sql")
-    address = address_create(
+    address = Address.objects.filter(member=member).first() or address_create(
         member=member,
         name="压测",
         phone="13800138000",
