@@ -62,7 +62,9 @@ def execute_hot(name: str, sql: str, params: dict[str, Any]) -> tuple[Any, ...] 
         try:
             cursor.execute(execute, values)
         except DatabaseError as exc:
-            if getattr(exc.__cause__, "pgcode", None) != "26000":  # invalid_sql_statement_name
+            cause = exc.__cause__  # psycopg 3 names the code sqlstate, psycopg2 pgcode
+            code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+            if code != "26000":  # invalid_sql_statement_name
                 raise
             cursor.execute(f"PREPARE {name} AS {text}")  # this connection's first run
             cursor.execute(execute, values)

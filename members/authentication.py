@@ -29,37 +29,35 @@ def token_key_from_request(request: Request, keyword: str = "Token") -> str | No
         raise exceptions.AuthenticationFailed() from exc
 
 
-_MEMBER_ID_SQL = (
-    f"SELECT t.member_id FROM {MemberToken._meta.db_table} t "  # noqa: S608  (the models' tables)
-    f"JOIN {Member._meta.db_table} m ON m.id = t.member_id "
+# The active member of a live token: the id alone for hot paths, or the whole member.
+_TOKEN_MEMBER = (
+    f"FROM {Member._meta.db_table} m "
+    f"JOIN {MemberToken._meta.db_table} t ON t.member_id = m.id "
     "WHERE t.key_hash = %s AND t.expires_at > %s AND m.is_active"
 )
+_MEMBER_ID_SQL = f"SELECT m.id {_TOKEN_MEMBER}"
+_MEMBER_SQL = f"SELECT m.* {_TOKEN_MEMBER} LIMIT 1"
+
+
+def _token_params(key: str) -> list[object]:
+    # The time adapted as the ORM adapts it (SQLite stores naive UTC text; PostgreSQL: as is).
+    return [token_hash(key), connection.ops.adapt_datetimefield_value(timezone.now())]
 
 
 def member_id_for_token(key: str) -> int | None:
     """The active member a live token belongs to, as one plain statement (for hot paths that
     need only the id: building the ORM query and a Member costs more than the query)."""
     with connection.cursor() as cursor:
-        # Adapted like the ORM does (SQLite stores naive UTC text; PostgreSQL: unchanged).
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        cursor.execute(_MEMBER_ID_SQL, [token_hash(key), now])
+        cursor.execute(_MEMBER_ID_SQL, _token_params(key))
         row = cursor.fetchone()
     return row[0] if row else None
-
-
-_MEMBER_SQL = (
-    f"SELECT m.* FROM {Member._meta.db_table} m "  # noqa: S608  (the models' tables)
-    f"JOIN {MemberToken._meta.db_table} t ON t.member_id = m.id "
-    "WHERE t.key_hash = %s AND t.expires_at > %s AND m.is_active LIMIT 1"
-)
 
 
 def member_for_token(key: str) -> Member | None:
     """The active member a live token belongs to. A raw query (the ORM's converters still
     apply): every shopper request runs it, and building the ORM query with its join cost
     twice the query itself."""
-    now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM adapts it
-    members = Member.objects.raw(_MEMBER_SQL, [token_hash(key), now])
+    members = Member.objects.raw(_MEMBER_SQL, _token_params(key))
     return next(iter(members), None)
 
 

@@ -561,9 +561,7 @@ def coupon_return_for_refunded_order(*, order_id: int, now: datetime | None = No
     return returned
 
 
-def coupons_spend_grants_revoke(
-    *, order_id: int, member_id: int, now: datetime | None = None
-) -> int:
+def coupons_spend_grants_revoke(*, order_id: int, member_id: int) -> int:
     """A paid order is refunded in full (in that transaction): the coupons its payment granted
     (消费返券) are revoked while unused, so buying to get a coupon and refunding does not keep
     it. One already used, or held by an unpaid order, stays: the shop does not take back what

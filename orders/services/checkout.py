@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from catalog.stock import StockLine, stock_reserve
+from mall.coalesce import publish_at_most_every
 from mall.errors import IdempotencyKeyReused, PriceChanged
 from members.models import Member
 from members.points import points_spend
@@ -155,7 +155,6 @@ def order_create(
 
 
 EXPIRY_COALESCE_SECONDS = 1.0
-_expiry_queued_at: dict[int, float] = {}  # per process: payment timeout (s) → last run queued
 
 
 def _expiry_queue(*, order_id: int, countdown: float) -> None:
@@ -173,16 +172,12 @@ def _expiry_queue(*, order_id: int, countdown: float) -> None:
             lambda: order_close_if_unpaid_task.apply_async((order_id,), countdown=countdown)
         )
         return
-    timeout = round(countdown)
+    key = ("orders:expiry", round(countdown))  # orders of one payment timeout share a run
 
-    def queue() -> None:
-        now = time.monotonic()
-        if now - _expiry_queued_at.get(timeout, float("-inf")) < EXPIRY_COALESCE_SECONDS:
-            return  # the run queued then comes at least EXPIRY_COALESCE_SECONDS after this one's
-        _expiry_queued_at[timeout] = now  # (two threads may both queue one: harmless)
+    def expire_soon() -> None:  # runs EXPIRY_COALESCE_SECONDS or more after this deadline
         orders_expire_due_task.apply_async(countdown=countdown + 2 * EXPIRY_COALESCE_SECONDS)
 
-    transaction.on_commit(queue)
+    transaction.on_commit(lambda: publish_at_most_every(key, EXPIRY_COALESCE_SECONDS, expire_soon))
 
 
 _EXISTING_SQL = (

@@ -7,13 +7,13 @@ import pytest
 from celery.signals import after_task_publish
 
 from catalog.models import Sku
+from mall import coalesce
 from orders.models import Order
-from orders.services import checkout as checkout_module
 
 
 @pytest.fixture
 def real_worker(monkeypatch, real_worker):
-    monkeypatch.setattr(checkout_module, "_expiry_queued_at", {})
+    monkeypatch.setattr(coalesce, "_queued_at", {})  # no publish remembered from before
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,7 +10,6 @@ order that can no longer take it is refunded automatically, never dropped (saleo
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,6 +21,7 @@ from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
+from mall.coalesce import publish_at_most_every
 from mall.errors import OrderAlreadyPaid, OrderNotPayable, WechatUnavailable
 from mall.money import yuan
 from members.models import Member
@@ -251,21 +251,20 @@ def _paid_followups_queue(order_id: int, *, coalesce: bool = False) -> None:
         transaction.on_commit(lambda: payment_paid_followups_task.delay(order_id), robust=True)
         return
 
-    def sweep_soon() -> None:
-        global _followups_sweep_queued_at
-        now = time.monotonic()
-        if now - _followups_sweep_queued_at < FOLLOWUPS_COALESCE_SECONDS:
-            return  # a queued sweep runs at least FOLLOWUPS_COALESCE_SECONDS from now
-        _followups_sweep_queued_at = now  # (two threads may both queue one: harmless)
+    def sweep_soon() -> None:  # runs FOLLOWUPS_COALESCE_SECONDS or more after this commit
         paid_followups_sweep_task.apply_async(
             kwargs={"older_than_seconds": 0}, countdown=2 * FOLLOWUPS_COALESCE_SECONDS
         )
 
-    transaction.on_commit(sweep_soon, robust=True)
+    transaction.on_commit(
+        lambda: publish_at_most_every(
+            "payments:paid-followups", FOLLOWUPS_COALESCE_SECONDS, sweep_soon
+        ),
+        robust=True,
+    )
 
 
 FOLLOWUPS_COALESCE_SECONDS = 1.0
-_followups_sweep_queued_at = float("-inf")  # per process: when it last queued a sweep
 
 
 @transaction.atomic(durable=True)

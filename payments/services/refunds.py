@@ -514,7 +514,8 @@ def _refund_succeeded_locked(
 def _order_refunded_fully_locked(*, order: Order) -> None:
     """Everything of the order is refunded: give back what it took besides money (its points,
     coupon, campaign usage, and what its promotion held) and revoke the unused coupons its payment
-    granted, in this transaction, so each happens exactly once. A hook runs only when the order has something for it (as on payment)."""
+    granted, in this transaction, so each happens exactly once. A hook runs only when the order
+    has something for it (as on payment)."""
     if order.points_used:  # the points it spent (once: unique per reference in the ledger)
         points_refund(member_id=order.member_id, reference=f"order:{order.no}")
     coupons_spend_grants_revoke(order_id=order.pk, member_id=order.member_id)

@@ -12,6 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from catalog.tests.factories import SkuFactory
+from mall import coalesce
 from mall.celery import app as celery_app
 from marketing.models import Coupon
 from marketing.services.coupons import coupons_issue
@@ -21,7 +22,6 @@ from orders.models import Order
 from payments import wechat
 from payments.models import PaymentAttempt
 from payments.services import paid_followups_sweep
-from payments.services import pay as pay_module
 from payments.services.paid_effects import order_paid_effects_apply
 from payments.tests.conftest import notification_body, place_order, refund_and_settle, wait_until
 
@@ -151,7 +151,7 @@ def test_concurrent_claims_apply_the_effects_once(shopper, sku, wechat_sim, api_
 @pytest.fixture
 def real_worker(settings, monkeypatch, real_worker):
     settings.SUBSCRIBE_MESSAGE_RETRY_BASE_SECONDS = 0
-    monkeypatch.setattr(pay_module, "_followups_sweep_queued_at", float("-inf"))
+    monkeypatch.setattr(coalesce, "_queued_at", {})  # no publish remembered from before
 
 
 @pytest.mark.django_db(transaction=True)
