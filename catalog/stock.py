@@ -8,7 +8,8 @@ not, so a busy SKU does not flush the cache (the product detail reads fresh stoc
 every request).
 
 Moves of several SKUs (stock_reserve, stock_release) run inside the caller's transaction and
-first lock the rows in SKU id order, so concurrent orders lock in one order and cannot deadlock.
+lock the rows in SKU id order first (in the same statement), so concurrent orders lock in one
+order and cannot deadlock.
 """
 
 from collections.abc import Iterable
@@ -30,36 +31,52 @@ class StockLine:
     qty: int
 
 
-# change < 0 takes units only while enough are left; change > 0 always applies.
-_MOVE_SQL = f"""\
-WITH moved AS (
-    UPDATE {Sku._meta.db_table} AS sku SET stock = sku.stock + move.change
-    FROM unnest(%s::bigint[], %s::integer[]) AS move(sku_id, change)
+def _move_sql(*, lock_first: bool) -> str:
+    """The move statement: change < 0 takes units only while enough are left; change > 0
+    always applies. With lock_first (several SKUs) a CTE first locks the rows in id order (one
+    lock order for every transaction: no deadlocks) and the UPDATE joins it, so the locking runs
+    first, in the same statement; a single row locks itself."""
+    sku, log = Sku._meta.db_table, StockLog._meta.db_table
+    locked = (
+        f"locked AS MATERIALIZED (SELECT id FROM {sku} WHERE id = ANY(%s) ORDER BY id FOR UPDATE), "  # noqa: S608
+        if lock_first
+        else ""
+    )
+    source = "locked JOIN " if lock_first else ""
+    on = " ON move.sku_id = locked.id" if lock_first else ""
+    return f"""\
+WITH {locked}moved AS (
+    UPDATE {sku} AS sku SET stock = sku.stock + move.change
+    FROM {source}unnest(%s::bigint[], %s::integer[]) AS move(sku_id, change){on}
     WHERE sku.id = move.sku_id AND sku.stock >= -move.change
     RETURNING sku.id, sku.stock, move.change
 )
-INSERT INTO {StockLog._meta.db_table}
+INSERT INTO {log}
     (sku_id, change, stock_before, stock_after, reason, reference, operator, created_at)
 SELECT id, change, stock - change, stock, %s, %s, %s, %s FROM moved
 RETURNING sku_id, stock_after
 """  # noqa: S608  (table names from the models; values are parameters)
 
-_LOCK_SQL = f"SELECT id FROM {Sku._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE"  # noqa: S608
+
+_MOVE_SQL, _MOVE_LOCKED_SQL = _move_sql(lock_first=False), _move_sql(lock_first=True)
 
 
 def _stock_move(
     changes: dict[int, int], *, reason: str, reference: str, operator: str
 ) -> dict[int, int]:
     """Apply {sku_id: change} and log it, in one statement; returns {sku_id: stock after} of the
-    SKUs changed (a deduction larger than the stock, or an unknown SKU, is left out)."""
+    SKUs changed (a deduction larger than the stock, or an unknown SKU, is left out). Several
+    SKUs are locked in id order first, in the same statement, until the caller's transaction
+    ends."""
     if connection.vendor != "postgresql":
         return _stock_move_portable(changes, reason=reason, reference=reference, operator=operator)
-    sku_ids = list(changes)
+    sku_ids = sorted(changes)
+    params = [sku_ids, [changes[i] for i in sku_ids], reason, reference, operator, timezone.now()]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _MOVE_SQL,
-            [sku_ids, [changes[i] for i in sku_ids], reason, reference, operator, timezone.now()],
-        )
+        if len(sku_ids) > 1:
+            cursor.execute(_MOVE_LOCKED_SQL, [sku_ids, *params])
+        else:  # one row locks itself
+            cursor.execute(_MOVE_SQL, params)
         return dict(cursor.fetchall())
 
 
@@ -90,14 +107,6 @@ def _stock_move_portable(
             )
             after[sku_id] = stock
     return after
-
-
-def _skus_lock(sku_ids: list[int]) -> None:
-    """Lock the SKU rows in id order (one lock order for every transaction: no deadlocks).
-    Caller must be inside transaction.atomic()."""
-    if len(sku_ids) > 1 and connection.vendor == "postgresql":  # one row locks itself
-        with connection.cursor() as cursor:
-            cursor.execute(_LOCK_SQL, [sorted(sku_ids)])
 
 
 def _merged(lines: Iterable[StockLine]) -> dict[int, int]:
@@ -177,7 +186,6 @@ def stock_reserve(*, lines: Iterable[StockLine], reference: str) -> None:
     merged = _merged(lines)
     if not merged:
         return
-    _skus_lock(list(merged))
     after = _stock_move(
         {sku_id: -qty for sku_id, qty in merged.items()},
         reason=StockLog.Reason.ORDER_RESERVE,
@@ -202,7 +210,6 @@ def stock_release(
     merged = _merged(lines)
     if not merged:
         return
-    _skus_lock(list(merged))
     after = _stock_move(merged, reason=reason, reference=reference, operator="")
     for sku_id in merged:
         if sku_id not in after:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, NotSupportedError, connection
+from django.db.models import Field, Model
 
 
 def postgresql_required(what: str) -> None:
@@ -69,3 +70,61 @@ def execute_hot(name: str, sql: str, params: dict[str, Any]) -> tuple[Any, ...] 
             cursor.execute(f"PREPARE {name} AS {text}")  # this connection's first run
             cursor.execute(execute, values)
         return cursor.fetchone()
+
+
+@cache
+def insert_statement(
+    model: type[Model], *, many: bool = False, ignore_conflicts: bool = False
+) -> tuple[str, tuple[Field, ...]]:
+    """A plain INSERT of one row (VALUES) or of many (PostgreSQL's unnest of one array per
+    column: a fixed text whatever the row count) of a model with an automatic primary key,
+    RETURNING the key; and the fields in column order, for row_values / column_values.
+    ignore_conflicts: ON CONFLICT DO NOTHING (a row breaking a unique constraint is skipped)."""
+    meta = model._meta
+    fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    if many:
+        arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
+        rows = f"SELECT * FROM unnest({arrays})"  # noqa: S608 - types from the model
+    else:
+        rows = f"VALUES ({', '.join(['%s'] * len(fields))})"
+    conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) {rows}{conflicts} "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    return sql, fields
+
+
+def row_values(obj: Model, fields: tuple[Field, ...]) -> list[Any]:
+    """obj's values for an insert_statement, as save() would write them."""
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+
+
+def column_values(objs: list[Model], fields: tuple[Field, ...]) -> list[list[Any]]:
+    """One list per column of objs' values, for an insert_statement(many=True)."""
+    rows = [row_values(obj, fields) for obj in objs]
+    return [[row[i] for row in rows] for i in range(len(fields))]
+
+
+def mark_saved(obj: Model, pk: int) -> None:
+    """obj as save() leaves a new row: its key set, no longer adding."""
+    obj.pk = pk
+    obj._state.adding, obj._state.db = False, connection.alias
+
+
+def insert_unless_conflict(obj: Model) -> bool:
+    """INSERT obj (a new row of a model with an automatic primary key) unless that breaks a
+    unique constraint: True with obj.pk set, or False with nothing written and the transaction
+    still usable (no savepoint needed, unlike catching the IntegrityError of save()). One plain
+    statement: save()'s query building cost more than the insert of a wide row. Signals are not
+    sent (nothing listens to the models it is used for)."""
+    sql, fields = insert_statement(type(obj), ignore_conflicts=True)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, row_values(obj, fields))
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    mark_saved(obj, row[0])
+    return True

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from catalog.stock import StockLine, stock_reserve
 from mall.coalesce import publish_at_most_every
-from mall.errors import IdempotencyKeyReused, PriceChanged
+from mall.db import column_values, insert_statement, insert_unless_conflict, mark_saved, row_values
+from mall.errors import DomainError, IdempotencyKeyReused, PriceChanged
 from members.models import Member
 from members.points import points_spend
 from members.stored_value import stored_value_debit
@@ -23,7 +24,6 @@ from members.stored_value import stored_value_debit
 from ..models import CartItem, Order, OrderLine, OrderStatus, OrderStatusLog
 from ..pricing import CheckoutRequest, PricingInputs, Quote, quote_as_breakdown
 from ..selectors import checkout_quote, stock_held_skus
-from .cart import member_lock
 from .lifecycle import member_actor
 
 ORDER_NO_ATTEMPTS = 5
@@ -70,40 +70,39 @@ def order_create(
     request_hash = checkout_request_hash(
         checkout=checkout, expected_payable_fen=expected_payable_fen, note=note
     )
-    member_lock(member=member)  # serialise this member's creations: one order per key
-    with connection.cursor() as cursor:  # plain SQL: every order asks, almost always in vain
-        cursor.execute(_EXISTING_SQL, [member.pk, client_token])
-        existing = cursor.fetchone()
+    existing = _member_lock_and_replay(member=member, client_token=client_token)
     if existing is not None:
-        existing_id, existing_no, existing_hash = existing
-        if existing_hash != request_hash:
-            raise IdempotencyKeyReused(order_no=existing_no)
-        return Order.objects.get(pk=existing_id), False
+        return _replayed(existing, request_hash=request_hash), False
 
-    # Price with the balance and points as they are under the lock, not as loaded.
-    if checkout.balance_fen and checkout.points:
-        member.refresh_from_db(fields=["balance_fen", "points_balance"])
-    elif checkout.balance_fen:
-        member.refresh_from_db(fields=["balance_fen"])
-    elif checkout.points or checkout.promotion is not None:
-        member.refresh_from_db(fields=["points_balance"])
     now = timezone.now()
-    inputs, quote = checkout_quote(member=member, checkout=checkout, now=now)
-    if quote.payable_fen != expected_payable_fen:
-        raise PriceChanged(
-            expected_payable_fen=expected_payable_fen, breakdown=quote_as_breakdown(quote)
-        )
+    try:
+        inputs, quote = checkout_quote(member=member, checkout=checkout, now=now)
+        if quote.payable_fen != expected_payable_fen:
+            raise PriceChanged(
+                expected_payable_fen=expected_payable_fen, breakdown=quote_as_breakdown(quote)
+            )
+    except DomainError:
+        # The lock statement read the orders as they were before it waited for the lock: a
+        # concurrent request with this key may have created its order (taking the stock, the
+        # points…) meanwhile. Answer that order, not the error its effects cause here.
+        existing = _order_by_token(member=member, client_token=client_token)
+        if existing is not None:
+            return _replayed(existing, request_hash=request_hash), False
+        raise
     held = stock_held_skus(inputs.discounts)
-    order = _order_insert(
-        member=member,
-        client_token=client_token,
-        request_hash=request_hash,
-        checkout=checkout,
-        quote=quote,
-        note=note,
-        now=now,
-        timeout_s=_payment_timeout_s(inputs),
-    )
+    try:
+        order = _order_insert(
+            member=member,
+            client_token=client_token,
+            request_hash=request_hash,
+            checkout=checkout,
+            quote=quote,
+            note=note,
+            now=now,
+            timeout_s=_payment_timeout_s(inputs),
+        )
+    except _CreatedMeanwhile as meanwhile:  # the same, found by the insert
+        return _replayed(meanwhile.existing, request_hash=request_hash), False
     stock_reserve(
         lines=[
             StockLine(sku_id=line.sku_id, qty=line.quantity)
@@ -118,7 +117,7 @@ def order_create(
         # Held by the order from now on: given back if it is cancelled or expires, recorded in
         # the money ledger (balance_spend) by payments when the order is paid.
         stored_value_debit(member_id=member.pk, amount_fen=quote.balance_fen, reference=order.no)
-    lines = OrderLine.objects.bulk_create(
+    lines = [
         OrderLine(
             order=order,
             sku_id=line.sku_id,
@@ -133,14 +132,16 @@ def order_create(
             stock_held_by=held.get(line.sku_id, ""),
         )
         for line in quote.lines
-    )
-    log = OrderStatusLog.objects.create(
+    ]
+    log = OrderStatusLog(
         order=order,
         from_status="",
         to_status=OrderStatus.PENDING_PAYMENT,
         actor=member_actor(member),
         note="提交订单",
+        created_at=now,
     )
+    _lines_and_log_insert(lines, log)
     _prefetched_set(order, lines=lines, status_logs=[log])
     for loaded in inputs.discounts:
         commit = getattr(loaded.provider, "commit", None)
@@ -180,10 +181,88 @@ def _expiry_queue(*, order_id: int, countdown: float) -> None:
     transaction.on_commit(lambda: publish_at_most_every(key, EXPIRY_COALESCE_SECONDS, expire_soon))
 
 
-_EXISTING_SQL = (
+def _member_lock_and_replay(*, member: Member, client_token: str) -> tuple[int, str, str] | None:
+    """Lock the member row (serialises one member's order creations: one order per key), set
+    member's balance and points as they are under the lock (pricing caps with them), and return
+    (id, no, request_hash) of the order already created with client_token, if any. One plain
+    statement: every order runs it. Its read of the orders is from before any wait for the
+    lock (one snapshot per statement): order_create looks again before it answers an error or
+    when the insert meets the key.
+
+    Raises: Member.DoesNotExist."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LOCK_AND_REPLAY_SQL[connection.features.has_select_for_update],
+            [
+                client_token,
+                member.pk,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Member.DoesNotExist(f"member {member.pk}")
+    member.balance_fen, member.points_balance, order_id, no, request_hash = row
+    return None if order_id is None else (order_id, no, request_hash)
+
+
+_LOCK_AND_REPLAY_SQL = {
+    for_update: (
+        "SELECT m.balance_fen, m.points_balance, o.id, o.no, o.request_hash "  # noqa: S608
+        f"FROM {Member._meta.db_table} m LEFT JOIN {Order._meta.db_table} o "
+        "ON o.member_id = m.id AND o.client_token = %s WHERE m.id = %s"
+        # SQLite (the embedded mode): each transaction holds the database's write lock
+        + (" FOR UPDATE OF m" if for_update else "")
+    )
+    for for_update in (True, False)
+}
+
+
+class _CreatedMeanwhile(Exception):  # a signal within this module, not an error
+    def __init__(self, existing: tuple[int, str, str]) -> None:
+        self.existing = existing
+
+
+def _order_by_token(*, member: Member, client_token: str) -> tuple[int, str, str] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_BY_TOKEN_SQL, [member.pk, client_token])
+        return cursor.fetchone()
+
+
+_BY_TOKEN_SQL = (
     f"SELECT id, no, request_hash FROM {Order._meta.db_table} "  # noqa: S608 - our table
     "WHERE member_id = %s AND client_token = %s"
 )
+
+
+def _replayed(existing: tuple[int, str, str], *, request_hash: str) -> Order:
+    """The order a repeated Idempotency-Key created. Raises: IdempotencyKeyReused (another
+    request body)."""
+    order_id, no, existing_hash = existing
+    if existing_hash != request_hash:
+        raise IdempotencyKeyReused(order_no=no)
+    return Order.objects.get(pk=order_id)
+
+
+def _lines_and_log_insert(lines: list[OrderLine], log: OrderStatusLog) -> None:
+    """Insert the new order's lines and its first status log row (their keys set on them): one
+    statement on PostgreSQL, where every order runs it."""
+    if connection.vendor != "postgresql":
+        OrderLine.objects.bulk_create(lines)
+        log.save(force_insert=True)
+        return
+    lines_sql, line_fields = insert_statement(OrderLine, many=True)
+    log_sql, log_fields = insert_statement(OrderStatusLog)
+    sql = (
+        f"WITH line AS ({lines_sql}), log AS ({log_sql}) "  # noqa: S608 - our statements
+        # ids come from the sequence in insertion order: sorted, they follow `lines`
+        "SELECT (SELECT id FROM log), ARRAY(SELECT id FROM line ORDER BY id)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*column_values(lines, line_fields), *row_values(log, log_fields)])
+        log_id, line_ids = cursor.fetchone()
+    mark_saved(log, log_id)
+    for line, line_id in zip(lines, line_ids, strict=True):
+        mark_saved(line, line_id)
 
 
 def _payment_timeout_s(inputs: PricingInputs) -> int:
@@ -246,13 +325,14 @@ def _order_insert(
             expires_at=now + timedelta(seconds=timeout_s),
             created_at=now,
         )
-        try:
-            # A savepoint: a colliding order no or open pickup code must not abort the order.
-            with transaction.atomic():
-                order.save(force_insert=True)
-        except IntegrityError:
-            if attempt == ORDER_NO_ATTEMPTS - 1:
-                raise
-            continue
-        return order
+        if insert_unless_conflict(order):
+            return order
+        # A colliding order no or open pickup code: try another. Or the client token: a
+        # concurrent request with this key committed its order while this one waited for the
+        # member lock (the lock statement read the orders as they were before the wait).
+        existing = _order_by_token(member=member, client_token=client_token)
+        if existing is not None:
+            raise _CreatedMeanwhile(existing)
+        if attempt == ORDER_NO_ATTEMPTS - 1:
+            raise IntegrityError(f"no free order no after {ORDER_NO_ATTEMPTS} attempts")
     raise AssertionError("unreachable")

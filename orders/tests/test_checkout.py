@@ -523,3 +523,34 @@ def test_stored_value_in_preview_and_order(member, shopper_client, address):
     order = Order.objects.get(member=member)
     assert (order.balance_fen, order.wechat_pay_fen, order.payable_fen) == (1000, 2998, 3998)
     assert Member.objects.values_list("balance_fen", flat=True).get(pk=member.pk) == 0
+
+
+# --- order numbers: a collision is retried without aborting the transaction ---
+def test_a_colliding_order_no_is_replaced_and_the_order_completes(
+    member, address, sku, place_order, monkeypatch
+):
+    # given: the first number drawn is taken
+    taken = place_order(member, [(sku, 1)], address=address)
+    drawn = iter([taken.no, "20261124ABCDEFGHIJ"])
+    monkeypatch.setattr("orders.services.checkout.order_no_new", lambda now: next(drawn))
+    # when
+    order = place_order(member, [(sku, 2)], address=address)
+    # then: one order more, with the second number, its lines, log and stock move
+    order.refresh_from_db()
+    assert order.no == "20261124ABCDEFGHIJ"
+    assert Order.objects.count() == 2
+    assert list(order.lines.values_list("quantity", flat=True)) == [2]
+    assert order.status_logs.count() == 1
+    assert StockLog.objects.filter(reference=order.no, change=-2).count() == 1
+
+
+def test_order_no_attempts_exhausted_write_nothing(member, address, sku, place_order, monkeypatch):
+    from django.db import IntegrityError
+
+    taken = place_order(member, [(sku, 1)], address=address)
+    monkeypatch.setattr("orders.services.checkout.order_no_new", lambda now: taken.no)
+    with pytest.raises(IntegrityError):
+        place_order(member, [(sku, 1)], address=address)
+    assert Order.objects.count() == 1
+    assert OrderLine.objects.count() == 1
+    assert StockLog.objects.filter(change=-1).count() == 1
