@@ -33,6 +33,9 @@ def real_worker() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _clean_cache() -> None:
     cache.clear()  # Redis db of the tests: cached lists and WeChat tokens start empty
+    from marketing.services import campaigns
+
+    campaigns._last_snapshot = None  # the last snapshot's `now` may be a module constant
 
 
 @pytest.fixture(scope="session")

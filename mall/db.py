@@ -128,3 +128,38 @@ def insert_unless_conflict(obj: Model) -> bool:
         return False
     mark_saved(obj, row[0])
     return True
+
+
+@cache
+def select_list(model: type[Model], alias: str) -> str:
+    """Every column of `model` (table alias `alias`), in the order models_from_rows reads them.
+    Named, not `*`: a column added by a later migration leaves the statement's result alone."""
+    return ", ".join(
+        f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields
+    )
+
+
+@cache
+def _row_converters(model: type[Model]) -> tuple[tuple[str, ...], tuple[tuple[int, Any, Any], ...]]:
+    """The attribute names of select_list's columns, and (index, converter, expression) for each
+    value the backend or the field converts (a JSON text, SQLite's datetimes)."""
+    fields = model._meta.concrete_fields
+    converters = []
+    for i, field in enumerate(fields):
+        col = field.get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
+        converters.extend((i, converter, col) for converter in found)
+    return tuple(f.attname for f in fields), tuple(converters)
+
+
+def models_from_rows(model: type[Model], rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Instances of `model` from rows that start with select_list(model, …), converted as the
+    ORM converts them. For hot reads: RawQuerySet costs several times more per row."""
+    names, converters = _row_converters(model)
+    objs = []
+    for row in rows:
+        values = list(row[: len(names)])
+        for i, converter, col in converters:
+            values[i] = converter(values[i], col, connection)
+        objs.append(model.from_db(connection.alias, names, values))
+    return objs

@@ -7,6 +7,8 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from mall.db import models_from_rows, select_list
+
 from .models import Member, MemberToken
 
 
@@ -36,7 +38,7 @@ _TOKEN_MEMBER = (
     "WHERE t.key_hash = %s AND t.expires_at > %s AND m.is_active"
 )
 _MEMBER_ID_SQL = f"SELECT m.id {_TOKEN_MEMBER}"
-_MEMBER_SQL = f"SELECT m.* {_TOKEN_MEMBER} LIMIT 1"
+_MEMBER_SQL = f"SELECT {select_list(Member, 'm')} {_TOKEN_MEMBER} LIMIT 1"
 
 
 def _token_params(key: str) -> list[object]:
@@ -54,11 +56,13 @@ def member_id_for_token(key: str) -> int | None:
 
 
 def member_for_token(key: str) -> Member | None:
-    """The active member a live token belongs to. A raw query (the ORM's converters still
+    """The active member a live token belongs to. Plain SQL (the ORM's converters still
     apply): every shopper request runs it, and building the ORM query with its join cost
     twice the query itself."""
-    members = Member.objects.raw(_MEMBER_SQL, _token_params(key))
-    return next(iter(members), None)
+    with connection.cursor() as cursor:
+        cursor.execute(_MEMBER_SQL, _token_params(key))
+        row = cursor.fetchone()
+    return models_from_rows(Member, [row])[0] if row else None
 
 
 class MemberTokenAuthentication(authentication.BaseAuthentication):

@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from catalog.models import Category, Product, Sku
+from mall.db import models_from_rows, select_list
 from mall.discounts import PricingChoices
 from mall.errors import (
     CartEmpty,
@@ -423,13 +424,19 @@ def _delivery_info(*, member: Member, delivery: DeliveryChoice) -> DeliveryInfo:
         return DeliveryInfo(type="pickup", pickup_point_id=delivery.pickup_point_id)
     # Raw (the ORM's converters still apply): every preview and order reads it, and building
     # the ORM query cost more than running it.
-    address = next(iter(Address.objects.raw(_ADDRESS_SQL, [delivery.address_id, member.pk])), None)
-    if address is None:
+    with connection.cursor() as cursor:
+        cursor.execute(_ADDRESS_SQL, [delivery.address_id, member.pk])
+        row = cursor.fetchone()
+    if row is None:
         raise DeliveryUnavailable("收货地址不存在", address_id=delivery.address_id)
+    address = models_from_rows(Address, [row])[0]
     return DeliveryInfo(type="express", province=address.province, address=address.as_snapshot())
 
 
-_ADDRESS_SQL = f"SELECT * FROM {Address._meta.db_table} WHERE id = %s AND member_id = %s"  # noqa: S608
+_ADDRESS_SQL = (
+    f"SELECT {select_list(Address, 'a')} FROM {Address._meta.db_table} a "  # noqa: S608
+    "WHERE a.id = %s AND a.member_id = %s"
+)
 
 
 # The default template and those of the products, each with its rules (LEFT JOIN: a template

@@ -1,5 +1,5 @@
-"""mall.db.execute_hot: a hot statement runs prepared once per connection in autocommit, and as
-an ordinary statement everywhere else."""
+"""mall.db: a hot statement runs prepared once per connection in autocommit, and as an ordinary
+statement everywhere else; plain-SQL inserts and reads agree with the ORM."""
 
 import pytest
 from django.db import connection, transaction
@@ -38,3 +38,68 @@ def test_in_a_transaction_or_turned_off_an_ordinary_statement(settings):
     settings.DB_PREPARED_STATEMENTS = False  # behind a transaction-pooling pgbouncer
     assert execute_hot(NAME, SQL, {"a": 2, "b": 5}) == (7, 2)
     assert _prepared() == []
+
+
+@pytest.mark.django_db
+def test_models_from_rows_reads_as_the_orm_reads(place_order_for_db_tests):
+    from mall.db import models_from_rows, select_list
+    from orders.models import Order
+
+    order = place_order_for_db_tests()
+    with connection.cursor() as cursor:
+        sql = f"SELECT {select_list(Order, 'o')} FROM orders_order o WHERE o.id = %s"  # noqa: S608
+        cursor.execute(sql, [order.pk])
+        (fast,) = models_from_rows(Order, cursor.fetchall())
+    orm = Order.objects.get(pk=order.pk)
+    for field in Order._meta.concrete_fields:  # JSON decoded, datetimes aware, …
+        assert getattr(fast, field.attname) == getattr(orm, field.attname), field.name
+    assert isinstance(fast.breakdown, dict)
+    assert fast.created_at.tzinfo is not None
+    assert not fast._state.adding
+
+
+@pytest.mark.django_db
+def test_insert_unless_conflict_skips_a_duplicate_and_keeps_the_transaction(
+    place_order_for_db_tests,
+):
+    from copy import copy
+
+    from mall.db import insert_unless_conflict
+    from orders.models import Order
+
+    order = place_order_for_db_tests()
+    duplicate = copy(order)
+    duplicate.pk, duplicate._state = None, type(order._state)()
+    with transaction.atomic():
+        assert insert_unless_conflict(duplicate) is False  # same no: skipped
+        assert duplicate.pk is None
+        duplicate.no, duplicate.client_token = "20261124X", "another-key"
+        assert insert_unless_conflict(duplicate) is True  # the transaction is still usable
+    assert Order.objects.get(pk=duplicate.pk).breakdown == order.breakdown
+
+
+@pytest.fixture
+def place_order_for_db_tests(db):
+    from uuid import uuid4
+
+    from catalog.tests.factories import SkuFactory
+    from members.tests.factories import MemberFactory
+    from orders.pricing import CheckoutRequest, DeliveryChoice, LineInput
+    from orders.services import order_create
+    from orders.tests.factories import AddressFactory
+
+    def place():
+        member = MemberFactory()
+        sku = SkuFactory(price_fen=1000, stock=5)
+        order, _ = order_create(
+            member=member,
+            client_token=uuid4().hex,
+            checkout=CheckoutRequest(
+                delivery=DeliveryChoice(address_id=AddressFactory(member=member).pk),
+                lines=(LineInput(sku_id=sku.pk, quantity=1),),
+            ),
+            expected_payable_fen=1000,
+        )
+        return order
+
+    return place

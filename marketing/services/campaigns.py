@@ -251,6 +251,8 @@ def campaign_check_saved(*, campaign_id: int) -> str | None:
 def campaigns_cache_clear() -> None:
     """Forget the cached live snapshot now and again after the commit (a reader may have
     refilled it with the old rows meanwhile)."""
+    global _last_snapshot
+    _last_snapshot = None
     cache.delete(SNAPSHOT_CACHE_KEY)
     transaction.on_commit(lambda: cache.delete(SNAPSHOT_CACHE_KEY))
 
@@ -320,7 +322,22 @@ def campaigns_snapshot(*, now: datetime) -> tuple[CampaignData, ...]:
     """Campaigns live now (pricing, product detail), from a short-lived cache: the rows live
     now or starting within CAMPAIGN_CACHE_SECONDS, filtered by `now` on every read, so a window
     opens and closes on time. Cold: one query (plus five prefetches when some exist); warm: none.
-    Services clear it on every change."""
+    Services clear it on every change. Asked again with the very same `now` object (the
+    providers of one pricing run), it answers the last answer without a cache read."""
+    global _last_snapshot
+    last = _last_snapshot
+    if last is not None and last[0] is now:
+        return last[1]
+    live = _campaigns_snapshot(now=now)
+    _last_snapshot = (now, live)
+    return live
+
+
+# (now, answer) of the last campaigns_snapshot call: one pricing asks once per provider.
+_last_snapshot: tuple[datetime, tuple[CampaignData, ...]] | None = None
+
+
+def _campaigns_snapshot(*, now: datetime) -> tuple[CampaignData, ...]:
     horizon = timedelta(seconds=settings.CAMPAIGN_CACHE_SECONDS)
     cached = cache.get(SNAPSHOT_CACHE_KEY)
     if cached is not None:

@@ -27,6 +27,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subq
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from mall.db import models_from_rows, select_list
 from mall.errors import (
     CouponCodeInvalid,
     CouponCodeUsed,
@@ -413,7 +414,9 @@ def coupons_usable_load(*, member_id: int, now: datetime) -> list[CouponData]:
     at = connection.ops.adapt_datetimefield_value(now)  # as the ORM adapts it
     # Raw, then the templates when there are coupons: every checkout asks, most members hold
     # none, and building the ORM query with its join cost more than running it.
-    coupons = list(Coupon.objects.raw(_USABLE_SQL, [member_id, C.UNUSED.value, at, at]))
+    with connection.cursor() as cursor:
+        cursor.execute(_USABLE_SQL, [member_id, C.UNUSED.value, at, at])
+        coupons = models_from_rows(Coupon, cursor.fetchall())
     if not coupons:
         return []
     templates = CouponTemplate.objects.in_bulk({coupon.template_id for coupon in coupons})
@@ -423,9 +426,9 @@ def coupons_usable_load(*, member_id: int, now: datetime) -> list[CouponData]:
 
 
 _USABLE_SQL = (
-    f"SELECT * FROM {Coupon._meta.db_table} "  # noqa: S608 - our table
-    "WHERE member_id = %s AND status = %s AND valid_from <= %s AND valid_until > %s "
-    "ORDER BY valid_until, id"
+    f"SELECT {select_list(Coupon, 'c')} FROM {Coupon._meta.db_table} c "  # noqa: S608
+    "WHERE c.member_id = %s AND c.status = %s AND c.valid_from <= %s AND c.valid_until > %s "
+    "ORDER BY c.valid_until, c.id"
 )
 
 
