@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from mall.db import execute_prepared
 from mall.errors import OutOfStock
 
 from .cache import catalog_cache_bump
@@ -74,9 +75,9 @@ def _stock_move(
     params = [sku_ids, [changes[i] for i in sku_ids], reason, reference, operator, timezone.now()]
     with connection.cursor() as cursor:
         if len(sku_ids) > 1:
-            cursor.execute(_MOVE_LOCKED_SQL, [sku_ids, *params])
+            execute_prepared(cursor, _MOVE_LOCKED_SQL, [sku_ids, *params])
         else:  # one row locks itself
-            cursor.execute(_MOVE_SQL, params)
+            execute_prepared(cursor, _MOVE_SQL, params)
         return dict(cursor.fetchall())
 
 

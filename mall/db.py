@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, NotSupportedError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, NotSupportedError, connection, connections
 from django.db.models import Field, Model
 
 
@@ -24,12 +26,13 @@ def postgresql_required(what: str) -> None:
         )
 
 
-_PARAM = re.compile(r"%\((\w+)\)s")
+_NAMED = re.compile(r"%\((\w+)\)s")
 
 
 @cache
-def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
-    """`sql` with its %(name)s parameters as $1, $2 … and the names in that order."""
+def _numbered(sql: str) -> tuple[str, str, tuple[str, ...] | None]:
+    """`sql` with its parameters as $1, $2 …, a statement name for that text, and the names of
+    %(name)s parameters in $ order (None for %s parameters, which keep their order)."""
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -37,38 +40,67 @@ def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
             names.append(match.group(1))
         return f"${names.index(match.group(1)) + 1}"
 
-    return _PARAM.sub(number, sql), tuple(names)
+    if _NAMED.search(sql):
+        text, order = _NAMED.sub(number, sql), tuple(names)
+    else:
+        parts = sql.split("%s")
+        text = "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+        order = None
+    return text, "hot_" + hashlib.blake2s(text.encode(), digest_size=8).hexdigest(), order
 
 
-def execute_hot(name: str, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
-    """Run a hot single statement (`sql`, %(name)s parameters, each typed by its context or a
-    cast) and return its first row. In autocommit on PostgreSQL it runs as a server-side
-    prepared statement, prepared once per connection: PostgreSQL then skips parsing and, after a
-    few runs, planning, which for a small write costs as much as executing it. Inside a
-    transaction, on another database, or with DB_PREPARED_STATEMENTS off (a transaction-pooling
-    pgbouncer), it is an ordinary statement.
+def prepared_name(sql: str) -> str:
+    """The name execute_prepared gives `sql` on the server (EXECUTE <name>(…) in query logs)."""
+    return _numbered(sql)[1]
+
+
+def _prepared_here() -> set[str]:
+    """The statements prepared on this thread's current database connection."""
+    wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's (`connection` is a shared proxy)
+    known = wrapper.__dict__.get("_mall_prepared")
+    if known is None or known[0] is not wrapper.connection:  # a new one (CONN_MAX_AGE, restart)
+        known = wrapper.__dict__["_mall_prepared"] = (wrapper.connection, set())
+    return known[1]
+
+
+def execute_prepared(cursor: Any, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
+    """cursor.execute(sql, params) for a hot statement (%s or %(name)s parameters, each typed by
+    its context or a cast). On PostgreSQL it runs as a server-side prepared statement, prepared
+    once per connection (the PREPARE is not logged as a query of its own): PostgreSQL then skips
+    parsing and, after a few runs, planning, which for these small statements costs as much as
+    running them. With DB_PREPARED_STATEMENTS off (behind a transaction-pooling pgbouncer) or on
+    SQLite, an ordinary statement. The statement's text must not vary with its parameters (no
+    IN list of as many %s as values: `= ANY(%s)`).
     """
+    if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        cursor.execute(sql, params)
+        return
+    text, name, names = _numbered(sql)
+    values = [params[n] for n in names] if names is not None else list(params)  # type: ignore[index]
+    execute = f"EXECUTE {name}({', '.join(['%s'] * len(values))})" if values else f"EXECUTE {name}"
+    prepared = _prepared_here()
+    if name not in prepared:
+        cursor.cursor.execute(f"PREPARE {name} AS {text}")  # the DB-API cursor: not logged
+        prepared.add(name)
+    try:
+        cursor.execute(execute, values)
+    except DatabaseError as exc:
+        cause = exc.__cause__  # psycopg 3 names the code sqlstate, psycopg2 pgcode
+        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if code != "26000":  # invalid_sql_statement_name: the server forgot it (DISCARD ALL)
+            raise
+        prepared.clear()
+        if connection.in_atomic_block or not connection.get_autocommit():
+            raise  # this transaction is aborted; the next one prepares again
+        cursor.cursor.execute(f"PREPARE {name} AS {text}")
+        prepared.add(name)
+        cursor.execute(execute, values)
+
+
+def execute_hot(sql: str, params: Sequence[Any] | dict[str, Any]) -> tuple[Any, ...] | None:
+    """execute_prepared on a new cursor; returns the first row."""
     with connection.cursor() as cursor:
-        if (
-            connection.vendor != "postgresql"
-            or not settings.DB_PREPARED_STATEMENTS
-            or connection.in_atomic_block
-            or not connection.get_autocommit()
-        ):
-            cursor.execute(sql, params)
-            return cursor.fetchone()
-        text, names = _positional(sql)
-        execute = f"EXECUTE {name}({', '.join(['%s'] * len(names))})"
-        values = [params[n] for n in names]
-        try:
-            cursor.execute(execute, values)
-        except DatabaseError as exc:
-            cause = exc.__cause__  # psycopg 3 names the code sqlstate, psycopg2 pgcode
-            code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-            if code != "26000":  # invalid_sql_statement_name
-                raise
-            cursor.execute(f"PREPARE {name} AS {text}")  # this connection's first run
-            cursor.execute(execute, values)
+        execute_prepared(cursor, sql, params)
         return cursor.fetchone()
 
 
@@ -122,7 +154,7 @@ def insert_unless_conflict(obj: Model) -> bool:
     sent (nothing listens to the models it is used for)."""
     sql, fields = insert_statement(type(obj), ignore_conflicts=True)
     with connection.cursor() as cursor:
-        cursor.execute(sql, row_values(obj, fields))
+        execute_prepared(cursor, sql, row_values(obj, fields))
         row = cursor.fetchone()
     if row is None:
         return False

@@ -7,7 +7,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from mall.db import models_from_rows, select_list
+from mall.db import execute_prepared, models_from_rows, select_list
 
 from .models import Member, MemberToken
 
@@ -50,7 +50,7 @@ def member_id_for_token(key: str) -> int | None:
     """The active member a live token belongs to, as one plain statement (for hot paths that
     need only the id: building the ORM query and a Member costs more than the query)."""
     with connection.cursor() as cursor:
-        cursor.execute(_MEMBER_ID_SQL, _token_params(key))
+        execute_prepared(cursor, _MEMBER_ID_SQL, _token_params(key))
         row = cursor.fetchone()
     return row[0] if row else None
 
@@ -60,7 +60,7 @@ def member_for_token(key: str) -> Member | None:
     apply): every shopper request runs it, and building the ORM query with its join cost
     twice the query itself."""
     with connection.cursor() as cursor:
-        cursor.execute(_MEMBER_SQL, _token_params(key))
+        execute_prepared(cursor, _MEMBER_SQL, _token_params(key))
         row = cursor.fetchone()
     return models_from_rows(Member, [row])[0] if row else None
 

@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from catalog.models import Category, Product, Sku
-from mall.db import models_from_rows, select_list
+from mall.db import execute_prepared, models_from_rows, select_list
 from mall.discounts import PricingChoices
 from mall.errors import (
     CartEmpty,
@@ -112,7 +112,8 @@ class SkuForSale:
 
 # The SKU, its product and its category with two ancestors (Category.MAX_DEPTH) in one plain
 # statement: every preview and order reads it, and building it with the ORM's select_related
-# cost several times more than running it. IN (…) rather than = ANY: SQLite runs it too.
+# cost several times more than running it. `= ANY(array)` on PostgreSQL (one text, prepared),
+# IN (…) on SQLite.
 _SKU_TABLE, _PRODUCT_TABLE = Sku._meta.db_table, Product._meta.db_table
 _CATEGORY_TABLE = Category._meta.db_table
 _SKUS_FOR_SALE_SQL = f"""\
@@ -124,7 +125,7 @@ JOIN {_PRODUCT_TABLE} p ON p.id = s.product_id
 JOIN {_CATEGORY_TABLE} c1 ON c1.id = p.category_id
 LEFT JOIN {_CATEGORY_TABLE} c2 ON c2.id = c1.parent_id
 LEFT JOIN {_CATEGORY_TABLE} c3 ON c3.id = c2.parent_id
-WHERE s.id IN ({{placeholders}})
+WHERE s.id {{ids}}
 """  # noqa: S608  (table names from the models; values are parameters)
 
 
@@ -133,9 +134,12 @@ def skus_for_sale(*, sku_ids: Sequence[int]) -> dict[int, SkuForSale]:
     ids = list(dict.fromkeys(sku_ids))
     if not ids:
         return {}
-    sql = _SKUS_FOR_SALE_SQL.format(placeholders=", ".join(["%s"] * len(ids)))
     with connection.cursor() as cursor:
-        cursor.execute(sql, ids)
+        if connection.vendor == "postgresql":
+            execute_prepared(cursor, _SKUS_FOR_SALE_SQL.format(ids="= ANY(%s)"), [ids])
+        else:
+            in_list = f"IN ({', '.join(['%s'] * len(ids))})"
+            cursor.execute(_SKUS_FOR_SALE_SQL.format(ids=in_list), ids)
         rows = cursor.fetchall()
     return {row[0]: _sku_for_sale(row) for row in rows}
 
@@ -425,7 +429,7 @@ def _delivery_info(*, member: Member, delivery: DeliveryChoice) -> DeliveryInfo:
     # Raw (the ORM's converters still apply): every preview and order reads it, and building
     # the ORM query cost more than running it.
     with connection.cursor() as cursor:
-        cursor.execute(_ADDRESS_SQL, [delivery.address_id, member.pk])
+        execute_prepared(cursor, _ADDRESS_SQL, [delivery.address_id, member.pk])
         row = cursor.fetchone()
     if row is None:
         raise DeliveryUnavailable("收货地址不存在", address_id=delivery.address_id)
@@ -486,7 +490,7 @@ def _freight_templates_load(
     """The templates pricing may use, the default one's id, and {product id: its template}."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_FREIGHT_SQL, {"products": sorted(product_ids)})
+            execute_prepared(cursor, _FREIGHT_SQL, {"products": sorted(product_ids)})
             rows = cursor.fetchall()
     else:
         rows = _freight_rows_portable(product_ids)

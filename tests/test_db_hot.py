@@ -2,41 +2,75 @@
 statement everywhere else; plain-SQL inserts and reads agree with the ORM."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from mall.db import execute_hot
 
 SQL = "SELECT %(a)s::int + %(b)s::int, %(a)s::int"
-NAME = "mall_test_add"
+POSITIONAL = "SELECT %s::int * %s::int"
 
 
 def _prepared() -> list[str]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT name FROM pg_prepared_statements WHERE name = %s", [NAME])
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s ORDER BY 1",
+            ["PREPARE hot_%"],
+        )
+        return [row[0].split(" AS ", 1)[1] for row in cursor.fetchall()]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_prepared_once_per_connection_and_again_on_a_new_one(settings):
     settings.DB_PREPARED_STATEMENTS = True
-    # when / then: each name once, in the order it first appears
-    assert execute_hot(NAME, SQL, {"a": 2, "b": 3}) == (5, 2)
-    assert _prepared() == [NAME]
-    assert execute_hot(NAME, SQL, {"b": 1, "a": 4}) == (5, 4)
+    connection.close()
+    # when / then: each statement once, its parameters numbered in first-seen order
+    assert execute_hot(SQL, {"a": 2, "b": 3}) == (5, 2)
+    assert execute_hot(SQL, {"b": 1, "a": 4}) == (5, 4)
+    assert execute_hot(POSITIONAL, [6, 7]) == (42,)
+    assert _prepared() == ["SELECT $1::int * $2::int", "SELECT $1::int + $2::int, $1::int"]
     # when: the connection is replaced (CONN_MAX_AGE, a restart of PostgreSQL)
     connection.close()
-    assert execute_hot(NAME, SQL, {"a": 1, "b": 1}) == (2, 1)
-    assert _prepared() == [NAME]
+    assert execute_hot(SQL, {"a": 1, "b": 1}) == (2, 1)
+    assert _prepared() == ["SELECT $1::int + $2::int, $1::int"]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_in_a_transaction_or_turned_off_an_ordinary_statement(settings):
+def test_in_a_transaction_prepared_and_not_logged_as_a_query(settings):
     settings.DB_PREPARED_STATEMENTS = True
+    connection.close()
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        assert execute_hot(SQL, {"a": 2, "b": 3}) == (5, 2)
+    assert [q["sql"] for q in queries if "hot_" in q["sql"]] == [
+        queries[1]["sql"]  # BEGIN, EXECUTE, COMMIT: the PREPARE is not a query of its own
+    ]
+    assert queries[1]["sql"].startswith("EXECUTE hot_")
+    # then: it outlives the transaction (PostgreSQL does not roll a PREPARE back)
+    assert _prepared() == ["SELECT $1::int + $2::int, $1::int"]
     with transaction.atomic():
-        assert execute_hot(NAME, SQL, {"a": 2, "b": 3}) == (5, 2)
-    assert _prepared() == []
+        assert execute_hot(SQL, {"a": 1, "b": 3}) == (4, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_forgotten_statement_is_prepared_again(settings):
+    settings.DB_PREPARED_STATEMENTS = True
+    assert execute_hot(SQL, {"a": 2, "b": 3}) == (5, 2)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # as a pooler's DISCARD ALL would
+    assert execute_hot(SQL, {"a": 2, "b": 2}) == (4, 2)  # autocommit: prepared again
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        execute_hot(SQL, {"a": 1, "b": 1})  # in a transaction: that one fails …
+    with transaction.atomic():
+        assert execute_hot(SQL, {"a": 1, "b": 1}) == (2, 1)  # … the next prepares again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_turned_off_an_ordinary_statement(settings):
     settings.DB_PREPARED_STATEMENTS = False  # behind a transaction-pooling pgbouncer
-    assert execute_hot(NAME, SQL, {"a": 2, "b": 5}) == (7, 2)
+    connection.close()
+    assert execute_hot(SQL, {"a": 2, "b": 5}) == (7, 2)
     assert _prepared() == []
 
 

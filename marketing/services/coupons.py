@@ -27,7 +27,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subq
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from mall.db import models_from_rows, select_list
+from mall.db import execute_prepared, models_from_rows, select_list
 from mall.errors import (
     CouponCodeInvalid,
     CouponCodeUsed,
@@ -415,7 +415,7 @@ def coupons_usable_load(*, member_id: int, now: datetime) -> list[CouponData]:
     # Raw, then the templates when there are coupons: every checkout asks, most members hold
     # none, and building the ORM query with its join cost more than running it.
     with connection.cursor() as cursor:
-        cursor.execute(_USABLE_SQL, [member_id, C.UNUSED.value, at, at])
+        execute_prepared(cursor, _USABLE_SQL, [member_id, C.UNUSED.value, at, at])
         coupons = models_from_rows(Coupon, cursor.fetchall())
     if not coupons:
         return []

@@ -15,7 +15,14 @@ from django.utils import timezone
 
 from catalog.stock import StockLine, stock_reserve
 from mall.coalesce import publish_at_most_every
-from mall.db import column_values, insert_statement, insert_unless_conflict, mark_saved, row_values
+from mall.db import (
+    column_values,
+    execute_prepared,
+    insert_statement,
+    insert_unless_conflict,
+    mark_saved,
+    row_values,
+)
 from mall.errors import DomainError, IdempotencyKeyReused, PriceChanged
 from members.models import Member
 from members.points import points_spend
@@ -191,7 +198,8 @@ def _member_lock_and_replay(*, member: Member, client_token: str) -> tuple[int, 
 
     Raises: Member.DoesNotExist."""
     with connection.cursor() as cursor:
-        cursor.execute(
+        execute_prepared(
+            cursor,
             _LOCK_AND_REPLAY_SQL[connection.features.has_select_for_update],
             [
                 client_token,
@@ -258,7 +266,9 @@ def _lines_and_log_insert(lines: list[OrderLine], log: OrderStatusLog) -> None:
         "SELECT (SELECT id FROM log), ARRAY(SELECT id FROM line ORDER BY id)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*column_values(lines, line_fields), *row_values(log, log_fields)])
+        execute_prepared(
+            cursor, sql, [*column_values(lines, line_fields), *row_values(log, log_fields)]
+        )
         log_id, line_ids = cursor.fetchone()
     mark_saved(log, log_id)
     for line, line_id in zip(lines, line_ids, strict=True):

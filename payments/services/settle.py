@@ -125,9 +125,7 @@ def order_attempt_paid_fast(
         "out_trade_no": out_trade_no,
         "log_note": f"微信支付 {transaction_id}"[:200],
     }
-    order_id, status, previous_transaction_id, payments_recorded = execute_hot(
-        "mall_payment_settle", _sql(), params
-    )
+    order_id, status, previous_transaction_id, payments_recorded = execute_hot(_sql(), params)
     if order_id is not None and payments_recorded != 1:  # only a hand-edited database
         logger.error(
             "ledger has wxpay:%s but attempt %s was not paid", transaction_id, out_trade_no
