@@ -79,9 +79,15 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
-# Hot single statements (the payment notification's) run as server-side prepared statements
-# (mall.db.execute_hot); turn off behind a pgbouncer in transaction pooling mode.
+# Hot statements (the order path's, the payment notification's) run as server-side prepared
+# statements (mall.db.execute_prepared); turn off behind a pgbouncer in transaction pooling mode.
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+if DB_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Planned once: with `= ANY(array)` PostgreSQL's plan cache otherwise keeps planning each
+    # run (it cannot price a generic plan for an array of unknown length), and planning cost more
+    # than running them. Only prepared statements follow this setting, and ours are key lookups.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c plan_cache_mode=force_generic_plan"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite has no row locks (select_for_update is a no-op): every transaction takes the write
     # lock at BEGIN, so concurrent requests wait their turn instead of failing "database is locked".
