@@ -9,7 +9,14 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, NotSupportedError, connection, connections
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    NotSupportedError,
+    connection,
+    connections,
+    models,
+)
 from django.db.models import Field, Model
 
 
@@ -131,7 +138,36 @@ def insert_statement(
 
 def row_values(obj: Model, fields: tuple[Field, ...]) -> list[Any]:
     """obj's values for an insert_statement, as save() would write them."""
-    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    values = [getattr(obj, name) for name in _attnames(fields)]
+    for i, field in _prepared_fields(fields):
+        values[i] = field.get_db_prep_save(field.pre_save(obj, True), connection)
+    return values
+
+
+# Fields whose value save() writes as it is (the adapter takes a str, int, bool or None): the
+# rest (JSON, dates, files, decimals, auto_now …) go through the field's own preparation.
+_AS_IS = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.BigIntegerField,
+    models.SmallIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveBigIntegerField,
+    models.PositiveSmallIntegerField,
+    models.BooleanField,
+    models.ForeignKey,
+)
+
+
+@cache
+def _attnames(fields: tuple[Field, ...]) -> tuple[str, ...]:
+    return tuple(f.attname for f in fields)
+
+
+@cache
+def _prepared_fields(fields: tuple[Field, ...]) -> tuple[tuple[int, Field], ...]:
+    return tuple((i, f) for i, f in enumerate(fields) if type(f) not in _AS_IS)
 
 
 def column_values(objs: list[Model], fields: tuple[Field, ...]) -> list[list[Any]]:
