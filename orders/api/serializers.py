@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from mall.serializers import ReusedFieldsInputSerializer
 from marketing.services.group_buy import GROUP_BUY_KINDS, group_statuses_for_orders
 
 from ..models import Address, Order, OrderLine, OrderStatusLog, PickupPoint, validate_phone
@@ -127,7 +128,7 @@ class PromotionInputSerializer(serializers.Serializer):
     id = serializers.IntegerField(min_value=1)
 
 
-class CheckoutInputSerializer(serializers.Serializer):
+class CheckoutInputSerializer(ReusedFieldsInputSerializer):
     lines = CheckoutLineInputSerializer(
         many=True, required=False, max_length=MAX_CHECKOUT_LINES, help_text="or from_cart"
     )
