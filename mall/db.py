@@ -9,14 +9,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import (
-    DEFAULT_DB_ALIAS,
-    DatabaseError,
-    NotSupportedError,
-    connection,
-    connections,
-    models,
-)
+from django.db import DatabaseError, NotSupportedError, connection, models
 from django.db.models import Field, Model
 
 
@@ -61,12 +54,11 @@ def prepared_name(sql: str) -> str:
     return _numbered(sql)[1]
 
 
-def _prepared_here() -> set[str]:
-    """The statements prepared on this thread's current database connection."""
-    wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's (`connection` is a shared proxy)
-    known = wrapper.__dict__.get("_mall_prepared")
-    if known is None or known[0] is not wrapper.connection:  # a new one (CONN_MAX_AGE, restart)
-        known = wrapper.__dict__["_mall_prepared"] = (wrapper.connection, set())
+def _prepared_on(db: Any) -> set[str]:
+    """The statements prepared on the current connection of `db` (a thread's DatabaseWrapper)."""
+    known = db.__dict__.get("_mall_prepared")
+    if known is None or known[0] is not db.connection:  # a new one (CONN_MAX_AGE, a restart)
+        known = db.__dict__["_mall_prepared"] = (db.connection, set())
     return known[1]
 
 
@@ -79,13 +71,14 @@ def execute_prepared(cursor: Any, sql: str, params: Sequence[Any] | dict[str, An
     SQLite, an ordinary statement. The statement's text must not vary with its parameters (no
     IN list of as many %s as values: `= ANY(%s)`).
     """
-    if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+    db = cursor.db  # this thread's connection (the `connection` proxy costs a lookup per use)
+    if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
         cursor.execute(sql, params)
         return
     text, name, names = _numbered(sql)
     values = [params[n] for n in names] if names is not None else list(params)  # type: ignore[index]
     execute = f"EXECUTE {name}({', '.join(['%s'] * len(values))})" if values else f"EXECUTE {name}"
-    prepared = _prepared_here()
+    prepared = _prepared_on(db)
     if name not in prepared:
         cursor.cursor.execute(f"PREPARE {name} AS {text}")  # the DB-API cursor: not logged
         prepared.add(name)
@@ -97,7 +90,7 @@ def execute_prepared(cursor: Any, sql: str, params: Sequence[Any] | dict[str, An
         if code != "26000":  # invalid_sql_statement_name: the server forgot it (DISCARD ALL)
             raise
         prepared.clear()
-        if connection.in_atomic_block or not connection.get_autocommit():
+        if db.in_atomic_block or not db.get_autocommit():
             raise  # this transaction is aborted; the next one prepares again
         cursor.cursor.execute(f"PREPARE {name} AS {text}")
         prepared.add(name)

@@ -289,9 +289,14 @@ class Order(models.Model):
 
     @property
     def status_label(self) -> str:
-        if self.status == OrderStatus.PAID and self.delivery_type == self.DeliveryType.PICKUP:
-            return "待自提"
-        return OrderStatus(self.status).label
+        return order_status_label(self.status, self.delivery_type)
+
+
+def order_status_label(status: str, delivery_type: str) -> str:
+    """What the shopper reads for a status: a paid pickup order is 待自提."""
+    if status == OrderStatus.PAID and delivery_type == Order.DeliveryType.PICKUP:
+        return "待自提"
+    return OrderStatus(status).label
 
 
 class OrderLine(models.Model):

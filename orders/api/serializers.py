@@ -10,7 +10,15 @@ from rest_framework import serializers
 from mall.serializers import ReusedFieldsInputSerializer
 from marketing.services.group_buy import GROUP_BUY_KINDS, group_statuses_for_orders
 
-from ..models import Address, Order, OrderLine, OrderStatusLog, PickupPoint, validate_phone
+from ..models import (
+    Address,
+    Order,
+    OrderLine,
+    OrderStatusLog,
+    PickupPoint,
+    order_status_label,
+    validate_phone,
+)
 from ..pricing import CheckoutRequest, DeliveryChoice, LineInput, PromotionChoice
 from ..selectors import CartLineView, sku_image_url, sku_spec_text
 
@@ -490,9 +498,7 @@ def order_detail_output(order: Order) -> dict[str, Any]:
         "timeline": [
             {
                 "status": log.to_status,
-                "status_label": str(
-                    Order(status=log.to_status, delivery_type=order.delivery_type).status_label
-                ),
+                "status_label": str(order_status_label(log.to_status, order.delivery_type)),
                 "note": log.note,
                 "at": _when(log.created_at),
             }
