@@ -106,24 +106,19 @@ def execute_hot(sql: str, params: Sequence[Any] | dict[str, Any]) -> tuple[Any, 
 
 @cache
 def insert_statement(
-    model: type[Model], *, many: bool = False, ignore_conflicts: bool = False
+    model: type[Model], *, ignore_conflicts: bool = False
 ) -> tuple[str, tuple[Field, ...]]:
-    """A plain INSERT of one row (VALUES) or of many (PostgreSQL's unnest of one array per
-    column: a fixed text whatever the row count) of a model with an automatic primary key,
-    RETURNING the key; and the fields in column order, for row_values / column_values.
-    ignore_conflicts: ON CONFLICT DO NOTHING (a row breaking a unique constraint is skipped)."""
+    """A plain INSERT of one row of a model with an automatic primary key, RETURNING the key;
+    and the fields in column order, for row_values. ignore_conflicts: ON CONFLICT DO NOTHING
+    (a row breaking a unique constraint is skipped)."""
     meta = model._meta
     fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
-    if many:
-        arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
-        rows = f"SELECT * FROM unnest({arrays})"  # noqa: S608 - types from the model
-    else:
-        rows = f"VALUES ({', '.join(['%s'] * len(fields))})"
     conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) {rows}{conflicts} "
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
+        f"VALUES ({', '.join(['%s'] * len(fields))}){conflicts} "
         f"RETURNING {quote(meta.pk.column)}"
     )
     return sql, fields
@@ -164,7 +159,8 @@ def _prepared_fields(fields: tuple[Field, ...]) -> tuple[tuple[int, Field], ...]
 
 
 def column_values(objs: list[Model], fields: tuple[Field, ...]) -> list[list[Any]]:
-    """One list per column of objs' values, for an insert_statement(many=True)."""
+    """One list per column of objs' values (for an INSERT from unnest of one array per column:
+    one statement text whatever the row count)."""
     rows = [row_values(obj, fields) for obj in objs]
     return [[row[i] for row in rows] for i in range(len(fields))]
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Field, Model
 from django.utils import timezone
 
 from catalog.stock import StockLine, stock_reserve
@@ -96,6 +98,28 @@ def order_create(
             return _replayed(existing, request_hash=request_hash), False
         raise
     held = stock_held_skus(inputs.discounts)
+    lines = [
+        OrderLine(
+            sku_id=line.sku_id,
+            product_id=line.product_id,
+            title=line.title[:120],
+            spec_text=line.spec_text[:255],
+            image_url=line.image_url[:500],
+            unit_price_fen=line.unit_price_fen,
+            quantity=line.quantity,
+            discount_fen=line.discount_fen,
+            paid_fen=line.paid_fen,
+            stock_held_by=held.get(line.sku_id, ""),
+        )
+        for line in quote.lines
+    ]
+    log = OrderStatusLog(
+        from_status="",
+        to_status=OrderStatus.PENDING_PAYMENT,
+        actor=member_actor(member),
+        note="提交订单",
+        created_at=now,
+    )
     try:
         order = _order_insert(
             member=member,
@@ -106,6 +130,8 @@ def order_create(
             note=note,
             now=now,
             timeout_s=_payment_timeout_s(inputs),
+            lines=lines,
+            log=log,
         )
     except _CreatedMeanwhile as meanwhile:  # the same, found by the insert
         return _replayed(meanwhile.existing, request_hash=request_hash), False
@@ -123,31 +149,6 @@ def order_create(
         # Held by the order from now on: given back if it is cancelled or expires, recorded in
         # the money ledger (balance_spend) by payments when the order is paid.
         stored_value_debit(member_id=member.pk, amount_fen=quote.balance_fen, reference=order.no)
-    lines = [
-        OrderLine(
-            order=order,
-            sku_id=line.sku_id,
-            product_id=line.product_id,
-            title=line.title[:120],
-            spec_text=line.spec_text[:255],
-            image_url=line.image_url[:500],
-            unit_price_fen=line.unit_price_fen,
-            quantity=line.quantity,
-            discount_fen=line.discount_fen,
-            paid_fen=line.paid_fen,
-            stock_held_by=held.get(line.sku_id, ""),
-        )
-        for line in quote.lines
-    ]
-    log = OrderStatusLog(
-        order=order,
-        from_status="",
-        to_status=OrderStatus.PENDING_PAYMENT,
-        actor=member_actor(member),
-        note="提交订单",
-        created_at=now,
-    )
-    _lines_and_log_insert(lines, log)
     _prefetched_set(order, lines=lines, status_logs=[log])
     for loaded in inputs.discounts:
         commit = getattr(loaded.provider, "commit", None)
@@ -250,28 +251,64 @@ def _replayed(existing: tuple[int, str, str], *, request_hash: str) -> Order:
     return Order.objects.get(pk=order_id)
 
 
-def _lines_and_log_insert(lines: list[OrderLine], log: OrderStatusLog) -> None:
-    """Insert the new order's lines and its first status log row (their keys set on them): one
-    statement on PostgreSQL, where every order runs it."""
+def _order_rows_insert(order: Order, lines: list[OrderLine], log: OrderStatusLog) -> bool:
+    """Insert the order, its lines and its first status log, unless the order breaks a unique
+    constraint (then nothing is written and False is answered). Keys are set on all of them.
+    One statement on PostgreSQL, where every order runs it."""
     if connection.vendor != "postgresql":
+        if not insert_unless_conflict(order):
+            return False
+        for child in (*lines, log):
+            child.order = order
         OrderLine.objects.bulk_create(lines)
         log.save(force_insert=True)
-        return
-    lines_sql, line_fields = insert_statement(OrderLine, many=True)
-    log_sql, log_fields = insert_statement(OrderStatusLog)
-    sql = (
-        f"WITH line AS ({lines_sql}), log AS ({log_sql}) "  # noqa: S608 - our statements
-        # ids come from the sequence in insertion order: sorted, they follow `lines`
-        "SELECT (SELECT id FROM log), ARRAY(SELECT id FROM line ORDER BY id)"
-    )
+        return True
+    sql, (order_fields, line_fields, log_fields) = _order_rows_sql()
+    params = [
+        *row_values(order, order_fields),
+        *column_values(lines, line_fields),
+        *row_values(log, log_fields),
+    ]
     with connection.cursor() as cursor:
-        execute_prepared(
-            cursor, sql, [*column_values(lines, line_fields), *row_values(log, log_fields)]
+        execute_prepared(cursor, sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    order_id, log_id, line_ids = row
+    mark_saved(order, order_id)
+    for child, child_id in ((log, log_id), *zip(lines, line_ids, strict=True)):
+        child.order = order
+        mark_saved(child, child_id)
+    return True
+
+
+@cache
+def _order_rows_sql() -> tuple[str, tuple[tuple[Field, ...], ...]]:
+    """The statement of _order_rows_insert and the fields of its three parts' values: the
+    order's INSERT … ON CONFLICT DO NOTHING, and the lines' and log's INSERTs that take its id
+    (so they insert nothing when it did not). Line ids come from the sequence in insertion
+    order: sorted, they follow the lines."""
+    quote = connection.ops.quote_name
+    order_sql, order_fields = insert_statement(Order, ignore_conflicts=True)
+
+    def children(model: type[Model]) -> tuple[tuple[Field, ...], str]:
+        fields = tuple(
+            f for f in model._meta.concrete_fields if not f.primary_key and f.name != "order"
         )
-        log_id, line_ids = cursor.fetchone()
-    mark_saved(log, log_id)
-    for line, line_id in zip(lines, line_ids, strict=True):
-        mark_saved(line, line_id)
+        columns = ", ".join(["order_id", *(quote(f.column) for f in fields)])
+        return fields, f"INSERT INTO {quote(model._meta.db_table)} ({columns})"
+
+    line_fields, line_insert = children(OrderLine)
+    log_fields, log_insert = children(OrderStatusLog)
+    arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in line_fields)
+    values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in log_fields)
+    sql = (
+        f"WITH o AS ({order_sql}), "  # noqa: S608 - our statements and model types
+        f"line AS ({line_insert} SELECT o.id, u.* FROM o, unnest({arrays}) AS u RETURNING id), "
+        f"log AS ({log_insert} SELECT o.id, {values} FROM o RETURNING id) "
+        "SELECT o.id, (SELECT id FROM log), ARRAY(SELECT id FROM line ORDER BY id) FROM o"
+    )
+    return sql, (order_fields, line_fields, log_fields)
 
 
 def _payment_timeout_s(inputs: PricingInputs) -> int:
@@ -307,7 +344,11 @@ def _order_insert(
     note: str,
     now: datetime,
     timeout_s: int,
+    lines: list[OrderLine],
+    log: OrderStatusLog,
 ) -> Order:
+    """The new order, inserted with its lines and log (_order_rows_insert) under a fresh
+    number. Raises: _CreatedMeanwhile, IntegrityError (no free number after some attempts)."""
     is_pickup = quote.delivery.type == Order.DeliveryType.PICKUP
     for attempt in range(ORDER_NO_ATTEMPTS):
         order = Order(
@@ -334,7 +375,7 @@ def _order_insert(
             expires_at=now + timedelta(seconds=timeout_s),
             created_at=now,
         )
-        if insert_unless_conflict(order):
+        if _order_rows_insert(order, lines, log):
             return order
         # A colliding order no or open pickup code: try another. Or the client token: a
         # concurrent request with this key committed its order while this one waited for the
