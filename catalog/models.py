@@ -193,7 +193,7 @@ class StockLog(models.Model):
     stock_before = models.PositiveIntegerField("变动前")
     stock_after = models.PositiveIntegerField("变动后")
     reason = models.CharField("原因", max_length=20, choices=Reason.choices)
-    reference = models.CharField("关联单号", max_length=64, blank=True, db_index=True)
+    reference = models.CharField("关联单号", max_length=64, blank=True)
     operator = models.CharField("操作人", max_length=64, blank=True)
     created_at = models.DateTimeField("时间", default=timezone.now, db_index=True)
 
@@ -201,6 +201,9 @@ class StockLog(models.Model):
         verbose_name = "库存流水"
         verbose_name_plural = "库存流水"
         ordering = ["-id"]
+        # Looked up by exact reference (an order no): no LIKE index beside it (every order
+        # writes a row per SKU into both).
+        indexes = [models.Index(fields=["reference"], name="stocklog_reference")]
 
     def __str__(self) -> str:
         return f"{self.sku_id} {self.change:+d} ({self.reason})"
