@@ -10,8 +10,8 @@ same run pgbench's tpcb-like load runs on the same PostgreSQL server with as man
 Goal (DESIGN.md): orders/s ≥ 15% of pgbench's TPS (moonshot 25%), < 40 SQL per order.
 
 The server is common.Server's default, 2 sync gunicorn workers with persistent connections: on
-2 cores that served the most orders/s (3 or 4 sync workers, and gthread 2 × 4 or 3 × 3, each
-came out 10-15% lower).
+2 cores 3 sync workers came out within noise of it (±3%), 4 workers and gthread 2 × 4 or 3 × 3
+lower.
 """
 
 import argparse

@@ -66,9 +66,10 @@ def execute_prepared(cursor: Any, sql: str, params: Sequence[Any] | dict[str, An
     """cursor.execute(sql, params) for a hot statement (%s or %(name)s parameters, each typed by
     its context or a cast). On PostgreSQL it runs as a server-side prepared statement, prepared
     once per connection (the PREPARE is not logged as a query of its own): PostgreSQL then skips
-    parsing and, after a few runs, planning, which for these small statements costs as much as
-    running them. With DB_PREPARED_STATEMENTS off (behind a transaction-pooling pgbouncer) or on
-    SQLite, an ordinary statement. The statement's text must not vary with its parameters (no
+    parsing and planning (planned once: the connections' plan_cache_mode, settings.py), which
+    for these small statements cost as much as running them. A PREPARE outlives a rollback.
+    With DB_PREPARED_STATEMENTS off (behind a transaction-pooling pgbouncer) or on SQLite, an
+    ordinary statement. The statement's text must not vary with its parameters (no
     IN list of as many %s as values: `= ANY(%s)`).
     """
     db = cursor.db  # this thread's connection (the `connection` proxy costs a lookup per use)

@@ -198,14 +198,8 @@ def _member_lock_and_replay(*, member: Member, client_token: str) -> tuple[int, 
 
     Raises: Member.DoesNotExist."""
     with connection.cursor() as cursor:
-        execute_prepared(
-            cursor,
-            _LOCK_AND_REPLAY_SQL[connection.features.has_select_for_update],
-            [
-                client_token,
-                member.pk,
-            ],
-        )
+        sql = _LOCK_AND_REPLAY_SQL[connection.features.has_select_for_update]
+        execute_prepared(cursor, sql, [client_token, member.pk])
         row = cursor.fetchone()
     if row is None:
         raise Member.DoesNotExist(f"member {member.pk}")
