@@ -54,11 +54,12 @@ def prepared_name(sql: str) -> str:
     return _numbered(sql)[1]
 
 
-def _prepared_on(db: Any) -> set[str]:
-    """The statements prepared on the current connection of `db` (a thread's DatabaseWrapper)."""
+def _prepared_on(db: Any) -> dict[str, bool]:
+    """{name: usable} of the statements prepared on the current connection of `db` (a thread's
+    DatabaseWrapper); False: prepared, but to be replaced."""
     known = db.__dict__.get("_mall_prepared")
     if known is None or known[0] is not db.connection:  # a new one (CONN_MAX_AGE, a restart)
-        known = db.__dict__["_mall_prepared"] = (db.connection, set())
+        known = db.__dict__["_mall_prepared"] = (db.connection, {})
     return known[1]
 
 
@@ -68,6 +69,8 @@ def execute_prepared(cursor: Any, sql: str, params: Sequence[Any] | dict[str, An
     once per connection (the PREPARE is not logged as a query of its own): PostgreSQL then skips
     parsing and planning (planned once: the connections' plan_cache_mode, settings.py), which
     for these small statements cost as much as running them. A PREPARE outlives a rollback.
+    A statement the server forgot (DISCARD ALL) or whose result a migration changed is prepared
+    again: at once in autocommit, else by the next run (the failed one's transaction is lost).
     With DB_PREPARED_STATEMENTS off (behind a transaction-pooling pgbouncer) or on SQLite, an
     ordinary statement. The statement's text must not vary with its parameters (no
     IN list of as many %s as values: `= ANY(%s)`).
@@ -80,22 +83,28 @@ def execute_prepared(cursor: Any, sql: str, params: Sequence[Any] | dict[str, An
     values = [params[n] for n in names] if names is not None else list(params)  # type: ignore[index]
     execute = f"EXECUTE {name}({', '.join(['%s'] * len(values))})" if values else f"EXECUTE {name}"
     prepared = _prepared_on(db)
-    if name not in prepared:
-        cursor.cursor.execute(f"PREPARE {name} AS {text}")  # the DB-API cursor: not logged
-        prepared.add(name)
-    try:
-        cursor.execute(execute, values)
-    except DatabaseError as exc:
-        cause = exc.__cause__  # psycopg 3 names the code sqlstate, psycopg2 pgcode
-        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-        if code != "26000":  # invalid_sql_statement_name: the server forgot it (DISCARD ALL)
-            raise
-        prepared.clear()
-        if db.in_atomic_block or not db.get_autocommit():
-            raise  # this transaction is aborted; the next one prepares again
-        cursor.cursor.execute(f"PREPARE {name} AS {text}")
-        prepared.add(name)
-        cursor.execute(execute, values)
+    for attempt in (1, 2):
+        state = prepared.get(name)
+        if state is not True:
+            raw = cursor.cursor  # the DB-API cursor: PREPARE is not logged as a query
+            if state is False:  # its plan went stale (below): replace it
+                raw.execute(f"DEALLOCATE {name}")
+            raw.execute(f"PREPARE {name} AS {text}")
+            prepared[name] = True
+        try:
+            cursor.execute(execute, values)
+            return
+        except DatabaseError as exc:
+            cause = exc.__cause__  # psycopg 3 names the code sqlstate, psycopg2 pgcode
+            code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+            if code == "26000":  # invalid_sql_statement_name: the server forgot (DISCARD ALL)
+                prepared.clear()
+            elif code == "0A000" and "must not change result type" in str(exc):
+                prepared[name] = False  # a migration changed a column it returns
+            else:
+                raise
+            if attempt == 2 or db.in_atomic_block or not db.get_autocommit():
+                raise  # this transaction is aborted: the next run prepares it again
 
 
 def execute_hot(sql: str, params: Sequence[Any] | dict[str, Any]) -> tuple[Any, ...] | None:

@@ -67,6 +67,29 @@ def test_a_forgotten_statement_is_prepared_again(settings):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_statement_whose_result_a_migration_changed_is_prepared_again(settings):
+    settings.DB_PREPARED_STATEMENTS = True
+    sql = "SELECT v FROM hot_migrated WHERE v = %s"
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE hot_migrated (v varchar(5))")
+        cursor.execute("INSERT INTO hot_migrated VALUES ('a')")
+    assert execute_hot(sql, ["a"]) == ("a",)
+    # when: a migration changes the returned column (while this process keeps running)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE hot_migrated ALTER COLUMN v TYPE text")
+    # then: in autocommit it is prepared again at once
+    assert execute_hot(sql, ["a"]) == ("a",)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE hot_migrated ALTER COLUMN v TYPE varchar(9)")
+    # in a transaction that run fails, the next one prepares it again
+    with pytest.raises(DatabaseError), transaction.atomic():
+        execute_hot(sql, ["a"])
+    with transaction.atomic():
+        assert execute_hot(sql, ["a"]) == ("a",)
+    assert execute_hot(sql, ["a"]) == ("a",)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_turned_off_an_ordinary_statement(settings):
     settings.DB_PREPARED_STATEMENTS = False  # behind a transaction-pooling pgbouncer
     connection.close()
