@@ -35,7 +35,7 @@ def _clean_cache() -> None:
     cache.clear()  # Redis db of the tests: cached lists and WeChat tokens start empty
     from marketing.services import campaigns
 
-    campaigns._last_snapshot = None  # the last snapshot's `now` may be a module constant
+    campaigns._local_copy = None  # this process's copy of the shared snapshot
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ per-order usage rows (taken at order creation, settled by the order's payment, c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -251,10 +252,14 @@ def campaign_check_saved(*, campaign_id: int) -> str | None:
 def campaigns_cache_clear() -> None:
     """Forget the cached live snapshot now and again after the commit (a reader may have
     refilled it with the old rows meanwhile)."""
-    global _last_snapshot
-    _last_snapshot = None
+    transaction.on_commit(_snapshot_forget)
+    _snapshot_forget()
+
+
+def _snapshot_forget() -> None:
+    global _local_copy
+    _local_copy = None
     cache.delete(SNAPSHOT_CACHE_KEY)
-    transaction.on_commit(lambda: cache.delete(SNAPSHOT_CACHE_KEY))
 
 
 # --- reads ---
@@ -322,34 +327,41 @@ def campaigns_snapshot(*, now: datetime) -> tuple[CampaignData, ...]:
     """Campaigns live now (pricing, product detail), from a short-lived cache: the rows live
     now or starting within CAMPAIGN_CACHE_SECONDS, filtered by `now` on every read, so a window
     opens and closes on time. Cold: one query (plus five prefetches when some exist); warm: none.
-    Services clear it on every change. Asked again with the very same `now` object (the
-    providers of one pricing run), it answers the last answer without a cache read."""
-    global _last_snapshot
-    last = _last_snapshot
-    if last is not None and last[0] is now:
-        return last[1]
-    live = _campaigns_snapshot(now=now)
-    _last_snapshot = (now, live)
-    return live
-
-
-# (now, answer) of the last campaigns_snapshot call: one pricing asks once per provider.
-_last_snapshot: tuple[datetime, tuple[CampaignData, ...]] | None = None
-
-
-def _campaigns_snapshot(*, now: datetime) -> tuple[CampaignData, ...]:
+    Services clear it on every change. Each process keeps the copy it read for
+    LOCAL_COPY_SECONDS (a cache read cost as much as a small query): another process's change
+    shows here within that, this process's own at once."""
+    global _local_copy
     horizon = timedelta(seconds=settings.CAMPAIGN_CACHE_SECONDS)
+    copy = _local_copy
+    if (
+        copy is None
+        or time.monotonic() - copy[0] >= LOCAL_COPY_SECONDS
+        or not copy[1] <= now < copy[1] + horizon
+    ):
+        built_at, data = _campaigns_snapshot_shared(now=now, horizon=horizon)
+        copy = _local_copy = (time.monotonic(), built_at, data)
+    return tuple(c for c in copy[2] if c.is_live(now))
+
+
+LOCAL_COPY_SECONDS = 1.0
+# (monotonic time read, built_at, rows) of this process's copy of the shared snapshot.
+_local_copy: tuple[float, datetime, tuple[CampaignData, ...]] | None = None
+
+
+def _campaigns_snapshot_shared(
+    *, now: datetime, horizon: timedelta
+) -> tuple[datetime, tuple[CampaignData, ...]]:
     cached = cache.get(SNAPSHOT_CACHE_KEY)
     if cached is not None:
         built_at, data = cached
         if built_at <= now < built_at + horizon:
-            return tuple(c for c in data if c.is_live(now))
+            return built_at, data
     rows = campaigns_live_queryset(now=now, horizon=horizon).prefetch_related(
         "tiers", "items", "categories", "products", "excluded_products"
     )
     data = tuple(campaign_data_from(c) for c in rows)
     cache.set(SNAPSHOT_CACHE_KEY, (now, data), timeout=settings.CAMPAIGN_CACHE_SECONDS)
-    return tuple(c for c in data if c.is_live(now))
+    return now, data
 
 
 @dataclass(frozen=True)

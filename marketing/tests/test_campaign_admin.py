@@ -150,3 +150,22 @@ def test_admin_add_fills_default_stacking_and_switches_off_a_campaign_that_does_
     # then
     assert "活动设置有误，已停用" in response.content.decode()
     assert not Campaign.objects.get(name="没有档位").is_active
+
+
+def test_a_change_in_another_process_shows_here_within_the_local_copy_time(monkeypatch):
+    from django.core.cache import cache
+
+    from marketing.services import campaigns
+
+    campaign = manjian()
+    clock = [1000.0]
+    monkeypatch.setattr(campaigns.time, "monotonic", lambda: clock[0])
+    assert [c.id for c in campaigns_snapshot(now=timezone.now())] == [campaign.pk]
+    # when: another process ends it (its service clears the shared cache, not our copy)
+    Campaign.objects.filter(pk=campaign.pk).update(ended_early_at=timezone.now())
+    cache.delete(campaigns.SNAPSHOT_CACHE_KEY)
+    # then: this process answers its copy for LOCAL_COPY_SECONDS, then reads again
+    clock[0] += campaigns.LOCAL_COPY_SECONDS / 2
+    assert [c.id for c in campaigns_snapshot(now=timezone.now())] == [campaign.pk]
+    clock[0] += campaigns.LOCAL_COPY_SECONDS
+    assert campaigns_snapshot(now=timezone.now()) == ()
