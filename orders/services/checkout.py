@@ -173,9 +173,11 @@ def _expiry_queue(*, order_id: int, countdown: float) -> None:
     one publish instead of one per order (a publish costs about a tenth of an order's CPU), and
     workers hold a few delayed messages instead of one per unpaid order. The beat sweep stays the
     safety net. Eager Celery (tests, the embedded mode) runs the order's own task instead."""
+    from mall.celery import app
+
     from ..tasks import order_close_if_unpaid_task, orders_expire_due_task
 
-    if order_close_if_unpaid_task.app.conf.task_always_eager:
+    if app.conf.task_always_eager:  # the app itself: its task's `.app` is a costly proxy
         transaction.on_commit(
             lambda: order_close_if_unpaid_task.apply_async((order_id,), countdown=countdown)
         )
