@@ -208,9 +208,11 @@ def orders_per_second(
     process per shopper."""
     if common._client_kind() == "wrk":
         _wrk_orders(base_url, shoppers, common.WARMUP_SECONDS)
+        common.checkpoint()
         result = _wrk_orders(base_url, shoppers, seconds)
         created = result["requests"] - result["errors"]
         return created / result["seconds"], result["errors"]
+    common.checkpoint()
     context = multiprocessing.get_context("spawn")
     jobs = [(base_url, shopper, common.WARMUP_SECONDS, seconds) for shopper in shoppers]
     with context.Pool(len(jobs)) as pool:
@@ -273,6 +275,7 @@ def pgbench_tps(clients: int, seconds: float) -> float:
         capture_output=True,
     )
     threads = max(1, min(clients, os.cpu_count() or 1))
+    common.checkpoint()  # after -i's writes, as before the orders part
     run = subprocess.run(
         [
             "pgbench",
