@@ -37,6 +37,7 @@ class DeliveryScheduler:
         self._counter = itertools.count()
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._running: ScheduledJob | None = None  # taken off the heap, not finished yet
         self._is_stopped = False
         self._generation = 0
 
@@ -66,11 +67,14 @@ class DeliveryScheduler:
             return True
 
     def pending_count(self, **labels: str) -> int:
-        """Jobs still queued whose labels include all of `labels`."""
+        """Jobs queued or running whose labels include all of `labels` (a delivery in flight
+        has not recorded what it got yet: it still counts)."""
         with self._condition:
+            jobs = [job for _, _, job in self._heap]
+            if self._running is not None:
+                jobs.append(self._running)
             return sum(
-                all(job.labels.get(key) == value for key, value in labels.items())
-                for _, _, job in self._heap
+                all(job.labels.get(key) == value for key, value in labels.items()) for job in jobs
             )
 
     def wake(self) -> None:
@@ -99,7 +103,8 @@ class DeliveryScheduler:
             while not self._is_stopped:
                 now = self._clock()
                 if self._heap and self._heap[0][0] <= now:
-                    return heapq.heappop(self._heap)[2]
+                    self._running = heapq.heappop(self._heap)[2]
+                    return self._running
                 wait = min(self._heap[0][0] - now, MAX_WAIT_SECONDS) if self._heap else None
                 self._condition.wait(timeout=wait)
             return None
@@ -111,3 +116,6 @@ class DeliveryScheduler:
             except Exception:
                 # One broken job must not end every later delivery.
                 logger.exception("scheduled job failed: %s", dict(job.labels))
+            finally:
+                with self._condition:
+                    self._running = None
