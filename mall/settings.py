@@ -10,8 +10,6 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 
-from wechat_sim.config import DEFAULT_API_KEY, DEFAULT_APPID, DEFAULT_MCH_ID, DEFAULT_SECRET
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
@@ -42,6 +40,7 @@ INSTALLED_APPS = [
     "marketing",
     "orders",
     "payments",
+    "shop",
 ]
 
 MIDDLEWARE = [
@@ -55,7 +54,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "mall.urls"
+ROOT_URLCONF = "shop.urls"
 WSGI_APPLICATION = "mall.wsgi.application"
 
 TEMPLATES = [
@@ -139,10 +138,16 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- WeChat: base URLs point at the local simulator unless configured ---
-WECHAT_APPID = env.str("WECHAT_APPID", default=DEFAULT_APPID)
-WECHAT_SECRET = _secret("WECHAT_SECRET", DEFAULT_SECRET)
-WECHAT_MCH_ID = env.str("WECHAT_MCH_ID", default=DEFAULT_MCH_ID)
-WECHAT_API_KEY = _secret("WECHAT_API_KEY", DEFAULT_API_KEY)
+# The embedded mode's identities are the simulator's public test values (wechat_sim/config.py);
+# with DEBUG off the secrets must be set.
+_EMBEDDED_APPID = "wx0000000000000001"
+_EMBEDDED_SECRET = "sim-app-secret-000000000000000000"  # noqa: S105 - public test value
+_EMBEDDED_MCH_ID = "1900000109"
+_EMBEDDED_API_KEY = "simapikey0000000000000000000000k"
+WECHAT_APPID = env.str("WECHAT_APPID", default=_EMBEDDED_APPID)
+WECHAT_SECRET = _secret("WECHAT_SECRET", _EMBEDDED_SECRET)
+WECHAT_MCH_ID = env.str("WECHAT_MCH_ID", default=_EMBEDDED_MCH_ID)
+WECHAT_API_KEY = _secret("WECHAT_API_KEY", _EMBEDDED_API_KEY)
 WECHAT_API_BASE = env.str("WECHAT_API_BASE", default="http://127.0.0.1:8700/")
 WECHAT_PAY_API_BASE = env.str("WECHAT_PAY_API_BASE", default=WECHAT_API_BASE)
 WECHAT_TIMEOUT_SECONDS = env.int("WECHAT_TIMEOUT_SECONDS", default=5)

@@ -4,11 +4,11 @@ when WeChat allows it."""
 
 import pytest
 
-from mall.dashboard import dashboard_figures
 from mall.errors import RefundNotRetryable
 from payments.models import Refund
 from payments.services import RefundLineInput, refund_change_retry
 from payments.tests.conftest import pay_and_settle, place_order, refund_and_settle, wechat_ledger
+from shop.dashboard import dashboard_figures
 
 pytestmark = pytest.mark.django_db
 

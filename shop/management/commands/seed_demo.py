@@ -6,7 +6,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from catalog import demo as catalog_demo
+from marketing import demo as marketing_demo
+from members import demo as members_demo
 from members.models import Member
+from orders import demo as orders_demo
 
 DEMO_SHOPPER_OPENID = "demo-shopper-openid"
 
@@ -31,20 +35,6 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"管理员 {'已创建' if created else '已更新'}: admin / {password}")
         )
         self.stdout.write(f"演示顾客 openid: {DEMO_SHOPPER_OPENID}")
-        for extra in self._extra_seeders():
-            extra(self.stdout)
-
-    def _extra_seeders(self) -> list:
-        """Each app that has demo data adds a `seed_demo(stdout)` to its `demo.py`."""
-        import importlib
-
-        seeders = []
-        for app in ("catalog", "members", "marketing", "orders", "payments"):
-            try:
-                module = importlib.import_module(f"{app}.demo")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{app}.demo":
-                    raise
-                continue
-            seeders.append(module.seed_demo)
-        return seeders
+        # Each app that has demo data has a `seed_demo(stdout)` in its demo.py, run bottom-up.
+        for app_demo in (catalog_demo, members_demo, marketing_demo, orders_demo):
+            app_demo.seed_demo(self.stdout)
