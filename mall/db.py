@@ -107,6 +107,12 @@ def execute_prepared(cursor: Any, sql: str, params: Sequence[Any] | dict[str, An
                 raise  # this transaction is aborted: the next run prepares it again
 
 
+def database_ping() -> None:
+    """One round trip to the database (SELECT 1), for the health check. Raises: DatabaseError."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
 def execute_hot(sql: str, params: Sequence[Any] | dict[str, Any]) -> tuple[Any, ...] | None:
     """execute_prepared on a new cursor; returns the first row."""
     with connection.cursor() as cursor:

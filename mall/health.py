@@ -1,15 +1,16 @@
 """GET /healthz for load balancers: the database and Redis (when configured) must answer."""
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
+
+from mall.db import database_ping
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, str] = {}
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        database_ping()
         checks["database"] = "ok"
     except DatabaseError as exc:
         checks["database"] = f"error: {exc.__class__.__name__}"
