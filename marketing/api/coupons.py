@@ -29,7 +29,7 @@ from mall.errors import (
 )
 from mall.openapi import errors
 from mall.pagination import PagePagination
-from orders.api.serializers import CheckoutInputSerializer
+from orders.checkout_input import CheckoutInputSerializer
 from orders.selectors import checkout_quote
 
 from ..models import Coupon, CouponTemplate
