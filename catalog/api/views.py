@@ -8,7 +8,6 @@ request (one query), because stock moves do not bump the version unless a SKU se
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +17,7 @@ from catalog import search, selectors
 from catalog.cache import catalog_cache_key, catalog_cached
 from catalog.models import Product
 from mall.openapi import errors
+from mall.pagination import PagePagination
 from marketing.services.campaigns import limited_time_prices_for_skus
 
 from .serializers import (
@@ -35,12 +35,6 @@ HOT_KEYWORDS_CACHE_SECONDS = 60
 
 def _member_id(request: Request) -> int | None:
     return request.user.pk if request.user is not None else None
-
-
-class ProductPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 50
 
 
 class CategoryTreeApi(APIView):
@@ -75,7 +69,7 @@ class ProductListApi(APIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         q = params.get("q", "").strip()
-        paginator = ProductPagination()
+        paginator = PagePagination()
         key = catalog_cache_key(
             "products", request.scheme, request.get_host(), sorted(params.items())
         )

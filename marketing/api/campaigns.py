@@ -10,22 +10,16 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mall.openapi import errors
+from mall.pagination import PagePagination
 
 from ..models import Campaign, CampaignItem, CampaignTier
 from ..services import campaigns as services
-
-
-class CampaignPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 50
 
 
 class CampaignTierOutputSerializer(serializers.ModelSerializer):
@@ -119,7 +113,7 @@ class CampaignListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         now = timezone.now()
-        paginator = CampaignPagination()
+        paginator = PagePagination()
         page = paginator.paginate_queryset(
             _with_related(services.campaigns_for_shoppers(now=now)), request, view=self
         )

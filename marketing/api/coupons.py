@@ -10,7 +10,6 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,17 +28,12 @@ from mall.errors import (
     PromotionUnavailable,
 )
 from mall.openapi import errors
-from orders.api.serializers import CheckoutInputSerializer
+from mall.pagination import PagePagination
+from orders.checkout_input import CheckoutInputSerializer
 from orders.selectors import checkout_quote
 
 from ..models import Coupon, CouponTemplate
 from ..services import coupons as services
-
-
-class CouponPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 50
 
 
 # --- serializers ---
@@ -177,7 +171,7 @@ class CouponAvailableListApi(APIView):
         templates = services.coupon_templates_claimable(
             member_id=request.user.pk, now=timezone.now()
         )
-        paginator = CouponPagination()
+        paginator = PagePagination()
         page = paginator.paginate_queryset(templates, request, view=self)
         return paginator.get_paginated_response(
             CouponClaimableOutputSerializer(page, many=True).data
@@ -264,7 +258,7 @@ class MyCouponListApi(APIView):
                 {"status": [f"one of {', '.join(services.WALLET_TABS)}"]}
             )
         now = timezone.now()
-        paginator = CouponPagination()
+        paginator = PagePagination()
         page = paginator.paginate_queryset(
             services.coupons_for_member(member_id=request.user.pk, tab=tab, now=now),
             request,

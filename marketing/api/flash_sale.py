@@ -16,7 +16,6 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,6 +29,7 @@ from mall.errors import (
     FlashSoldOut,
 )
 from mall.openapi import errors
+from mall.pagination import PagePagination
 from members.authentication import (
     MemberTokenAuthentication,
     member_id_for_token,
@@ -40,12 +40,6 @@ from ..models import FlashItem, FlashSession
 from ..services import flash_sale as services
 
 MAX_QUANTITY = 99
-
-
-class FlashItemPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 50
 
 
 class FlashSessionOutputSerializer(serializers.Serializer):
@@ -168,7 +162,7 @@ class FlashSessionItemListApi(APIView):
     def get(self, request: Request, session_id: int) -> Response:
         now = timezone.now()
         session = FlashSession.objects.get(pk=session_id, is_active=True)
-        paginator = FlashItemPagination()
+        paginator = PagePagination()
         page = paginator.paginate_queryset(
             services.flash_session_items(session_id=session.pk), request, view=self
         )

@@ -13,21 +13,15 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mall.openapi import errors
+from mall.pagination import PagePagination
 
 from ..services import group_buy as services
-
-
-class GroupBuyPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 50
 
 
 class GroupBuyCampaignOutputSerializer(serializers.Serializer):
@@ -117,7 +111,7 @@ class GroupBuyCampaignListApi(APIView):
         responses={200: GroupBuyCampaignPageOutputSerializer, **errors("not_found")},
     )
     def get(self, request: Request) -> Response:
-        paginator = GroupBuyPagination()
+        paginator = PagePagination()
         page = paginator.paginate_queryset(
             services.group_buy_campaigns_active(), request, view=self
         )
@@ -185,7 +179,7 @@ class MyGroupListApi(APIView):
         responses={200: MyGroupPageOutputSerializer, **errors("not_authenticated")},
     )
     def get(self, request: Request) -> Response:
-        paginator = GroupBuyPagination()
+        paginator = PagePagination()
         page = paginator.paginate_queryset(
             services.group_seats_for_member(member=request.user), request, view=self
         )

@@ -8,7 +8,6 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,15 +23,10 @@ from mall.errors import (
 )
 from mall.idempotency import idempotency_key, idempotency_key_parameter
 from mall.openapi import errors
+from mall.pagination import PagePagination
 
 from ..models import PointsMallExchange, PointsMallItem
 from ..services import points_mall as services
-
-
-class PointsMallPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 50
 
 
 def _url(field_file: Any) -> str:
@@ -117,7 +111,7 @@ class PointsMallItemListApi(APIView):
         kind = request.query_params.get("kind")
         if kind in PointsMallItem.Kind.values:
             items = items.filter(kind=kind)
-        paginator = PointsMallPagination()
+        paginator = PagePagination()
         page = paginator.paginate_queryset(items, request, view=self)
         return paginator.get_paginated_response(
             PointsMallItemOutputSerializer(page, many=True).data

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mall.errors import AlreadySignedIn, SignInMakeupUnavailable
 from mall.openapi import errors
+from mall.pagination import PagePagination
 from members.levels import member_level_progress
 from members.models import Member
 from members.points import points_ledger_for_member, points_pending_for_member
@@ -29,12 +29,6 @@ from .serializers_points import (
     TaskCardListOutputSerializer,
     TaskCardOutputSerializer,
 )
-
-
-class PointsPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 50
 
 
 def me_data(member: Member) -> dict:
@@ -117,7 +111,7 @@ class PointsLedgerListApi(APIView):
         responses={200: PointsLedgerListOutputSerializer, **errors("not_authenticated")},
     )
     def get(self, request: Request) -> Response:
-        paginator = PointsPagination()
+        paginator = PagePagination()
         page = paginator.paginate_queryset(
             points_ledger_for_member(member_id=request.user.pk), request, view=self
         )

@@ -7,9 +7,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from mall.serializers import ReusedFieldsInputSerializer
 from marketing.services.group_buy import GROUP_BUY_KINDS, group_statuses_for_orders
 
+from ..checkout_input import MAX_QUANTITY, CheckoutInputSerializer
 from ..models import (
     Address,
     Order,
@@ -19,11 +19,7 @@ from ..models import (
     order_status_label,
     validate_phone,
 )
-from ..pricing import CheckoutRequest, DeliveryChoice, LineInput, PromotionChoice
 from ..selectors import CartLineView, sku_image_url, sku_spec_text
-
-MAX_QUANTITY = 999
-MAX_CHECKOUT_LINES = 50
 
 
 # --- cart ---
@@ -126,65 +122,6 @@ class PickupPointListOutputSerializer(serializers.Serializer):
 
 
 # --- checkout ---
-class CheckoutLineInputSerializer(serializers.Serializer):
-    sku_id = serializers.IntegerField(min_value=1)
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
-
-
-class PromotionInputSerializer(serializers.Serializer):
-    kind = serializers.CharField(max_length=20)
-    id = serializers.IntegerField(min_value=1)
-
-
-class CheckoutInputSerializer(ReusedFieldsInputSerializer):
-    lines = CheckoutLineInputSerializer(
-        many=True, required=False, max_length=MAX_CHECKOUT_LINES, help_text="or from_cart"
-    )
-    from_cart = serializers.BooleanField(required=False, default=False)
-    address_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    pickup_point_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    coupon_id = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        min_value=0,
-        help_text="omitted or null: the best usable coupon is chosen for the shopper; 0: no coupon",
-    )
-    points = serializers.IntegerField(required=False, default=0, min_value=0)
-    balance_fen = serializers.IntegerField(required=False, default=0, min_value=0)
-    promotion = PromotionInputSerializer(required=False, allow_null=True)
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if bool(attrs.get("lines")) == bool(attrs.get("from_cart")):
-            raise serializers.ValidationError(
-                {"lines": ["请给出 lines，或设置 from_cart=true（二选一）"]}
-            )
-        if (attrs.get("address_id") is None) == (attrs.get("pickup_point_id") is None):
-            raise serializers.ValidationError(
-                {"address_id": ["请给出 address_id 或 pickup_point_id（二选一）"]}
-            )
-        return attrs
-
-    def to_checkout(self) -> CheckoutRequest:
-        data = self.validated_data
-        promotion = data.get("promotion")
-        return CheckoutRequest(
-            delivery=DeliveryChoice(
-                address_id=data.get("address_id"), pickup_point_id=data.get("pickup_point_id")
-            ),
-            lines=tuple(
-                LineInput(sku_id=x["sku_id"], quantity=x["quantity"])
-                for x in data.get("lines") or ()
-            ),
-            from_cart=data["from_cart"],
-            coupon_id=data.get("coupon_id"),
-            points=data["points"],
-            balance_fen=data["balance_fen"],
-            promotion=PromotionChoice(kind=promotion["kind"], id=promotion["id"])
-            if promotion
-            else None,
-        )
-
-
 class OrderCreateInputSerializer(CheckoutInputSerializer):
     expected_payable_fen = serializers.IntegerField(
         min_value=0, help_text="payable_fen the shopper saw in the preview"

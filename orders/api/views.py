@@ -10,7 +10,6 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,6 +31,7 @@ from mall.errors import (
 )
 from mall.idempotency import idempotency_key, idempotency_key_parameter
 from mall.openapi import errors
+from mall.pagination import PagePagination
 
 from .. import selectors, services
 from ..pricing import quote_as_breakdown
@@ -70,10 +70,7 @@ CHECKOUT_ERRORS = (
 )
 
 
-class PagePagination(PageNumberPagination):
-    page_size = 10
-    page_size_query_param = "page_size"
-    max_page_size = 50
+PAGE_SIZE = 10  # the order list and the pickup points
 
 
 class MemberApi(APIView):
@@ -223,7 +220,7 @@ class PickupPointListApi(MemberApi):
         },
     )
     def get(self, request: Request) -> Response:
-        paginator = PagePagination()
+        paginator = PagePagination(page_size=PAGE_SIZE)
         page = paginator.paginate_queryset(selectors.pickup_point_list(), request, view=self)
         return paginator.get_paginated_response(PickupPointOutputSerializer(page, many=True).data)
 
@@ -287,7 +284,7 @@ class OrderListApi(MemberApi):
             raise exceptions.ValidationError(
                 {"status": [f"one of {', '.join(selectors.ORDER_TABS)}"]}
             )
-        paginator = PagePagination()
+        paginator = PagePagination(page_size=PAGE_SIZE)
         page = paginator.paginate_queryset(
             selectors.order_list_for_member(member=request.user, status=tab), request, view=self
         )
