@@ -23,6 +23,7 @@ from catalog.models import Category
 from mall.errors import DomainError
 from mall.money import yuan
 from members.models import Tag
+from orders.selectors import orders_payable_and_breakdown
 
 from ..models import Coupon, CouponCode, CouponCodeBatch, CouponSpendRule, CouponTemplate
 from ..services.coupons import (
@@ -43,20 +44,13 @@ def _ids(text: str) -> list[int]:
 
 def _coupon_stats(template_ids: list[int]) -> dict[int, tuple[int, int]]:
     """{template id: (GMV of the paid orders using its coupons, discount those coupons gave)},
-    read from the orders' stored breakdown (ref "coupon:<id>")."""
-    from orders.models import Order  # the admin is an interface: it may read any app
-
+    read from the orders' stored breakdown (ref "coupon:<id>") through orders' selector."""
     used = list(
         Coupon.objects.filter(template_id__in=template_ids, status=Coupon.Status.USED)
         .exclude(order_id=None)
         .values_list("pk", "template_id", "order_id")
     )
-    orders = {
-        pk: (payable_fen, breakdown)
-        for pk, payable_fen, breakdown in Order.objects.filter(
-            pk__in={order_id for _, _, order_id in used}
-        ).values_list("pk", "payable_fen", "breakdown")
-    }
+    orders = orders_payable_and_breakdown(order_ids={order_id for _, _, order_id in used})
     stats = dict.fromkeys(template_ids, (0, 0))
     for coupon_id, template_id, order_id in used:
         if order_id not in orders:
@@ -65,7 +59,7 @@ def _coupon_stats(template_ids: list[int]) -> dict[int, tuple[int, int]]:
         ref = f"coupon:{coupon_id}"
         discount = sum(
             d.get("amount_fen", 0)
-            for d in (breakdown or {}).get("discounts", [])
+            for d in breakdown.get("discounts", [])
             if d.get("ref") == ref
         )
         gmv, given = stats[template_id]

@@ -73,7 +73,7 @@ def flash_item_activate(*, item_id: int, operator: str = "") -> FlashItem:
     )
     FlashItem.objects.filter(pk=item.pk).update(flash_stock=item.total_stock, status=ITEM.ACTIVE)
     item.refresh_from_db()
-    transaction.on_commit(lambda: _item_sync_after_commit(item_id))
+    _item_sync_after_commit(item_id)
     return item
 
 
@@ -206,15 +206,16 @@ def flash_counters_reconcile(*, now: datetime | None = None, item_ids: Sequence[
 
 
 def _item_sync_after_commit(item_id: int) -> None:
-    from ..tasks.flash_sale import flash_item_sync_task
-
-    if flash_gate.redis_client() is not None:
-        flash_item_sync_task.delay(item_id)
+    """Reload one item's Redis counters once the caller's transaction has committed, in this
+    process (one item: a few milliseconds). Services never import tasks (the tasks call the
+    services); should Redis fail here, the beat's flash_counters_reconcile_task rebuilds it
+    within a minute, and an admission of an item Redis does not know reloads it too."""
+    transaction.on_commit(lambda: flash_counters_reconcile(item_ids=[item_id]), robust=True)
 
 
 def flash_item_saved(*, item_id: int) -> None:
     """An item's price, limit or session times changed (admin): reload its counters after commit."""
-    transaction.on_commit(lambda: _item_sync_after_commit(item_id))
+    _item_sync_after_commit(item_id)
 
 
 # --- admission ---

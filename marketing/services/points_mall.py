@@ -25,8 +25,10 @@ from mall.errors import (
     PromotionUnavailable,
 )
 from members.models import Member
+from members.points import points_spend
 
 from ..models import Coupon, PointsMallExchange, PointsMallItem
+from .coupons import coupon_issue
 
 PROMOTION_KIND = "points_mall"
 E = PointsMallExchange.Status
@@ -184,10 +186,6 @@ def points_mall_coupon_exchange(
     PointsInsufficient, and the coupon service's CouponNotFound / CouponExpired / CouponSoldOut
     (nothing is written then).
     """
-    from members.points import points_spend
-
-    from .coupons import coupon_issue
-
     Member.objects.select_for_update().filter(pk=member.pk).values_list("pk").get()
     existing = PointsMallExchange.objects.filter(member=member, client_token=client_token).first()
     if existing is not None:
