@@ -58,7 +58,7 @@ def seed_demo(stdout: Any) -> None:
         "茶叶85折券",
         seeded,
         kind=T.Kind.DISCOUNT,
-        rate_permille=850,
+        rate_bp=8500,
         cap_fen=5000,
         scope=T.Scope.CATEGORIES if tea else T.Scope.ALL,
         category_ids=[tea.pk] if tea else [],

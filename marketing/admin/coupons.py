@@ -21,7 +21,7 @@ from django.utils.html import format_html
 
 from catalog.models import Category
 from mall.errors import DomainError
-from mall.money import yuan
+from mall.money import BASIS_POINTS, yuan
 from members.models import Tag
 from orders.selectors import orders_payable_and_breakdown
 
@@ -58,9 +58,7 @@ def _coupon_stats(template_ids: list[int]) -> dict[int, tuple[int, int]]:
         payable_fen, breakdown = orders[order_id]
         ref = f"coupon:{coupon_id}"
         discount = sum(
-            d.get("amount_fen", 0)
-            for d in breakdown.get("discounts", [])
-            if d.get("ref") == ref
+            d.get("amount_fen", 0) for d in breakdown.get("discounts", []) if d.get("ref") == ref
         )
         gmv, given = stats[template_id]
         stats[template_id] = (gmv + payable_fen, given + discount)
@@ -90,7 +88,7 @@ class CouponTemplateForm(forms.ModelForm):
             "is_claimable",
             "threshold_fen",
             "amount_fen",
-            "rate_permille",
+            "rate_bp",
             "cap_fen",
             "sku",
             "scope",
@@ -129,8 +127,8 @@ class CouponTemplateForm(forms.ModelForm):
         kind, scope = data.get("kind"), data.get("scope")
         if kind in (T.Kind.FULL_REDUCTION, T.Kind.CASH) and not data.get("amount_fen"):
             self.add_error("amount_fen", "请填写面额")
-        if kind == T.Kind.DISCOUNT and not 1 <= (data.get("rate_permille") or 0) < 1000:
-            self.add_error("rate_permille", "折扣须在 1 到 999 之间（850 表示 85 折）")
+        if kind == T.Kind.DISCOUNT and not 1 <= (data.get("rate_bp") or 0) < BASIS_POINTS:
+            self.add_error("rate_bp", "折扣率须在 1 到 9999 之间（8500 表示 85 折）")
         if kind == T.Kind.EXCHANGE and not data.get("sku"):
             self.add_error("sku", "兑换券须指定 SKU")
         if scope == T.Scope.CATEGORIES and not data.get("categories"):
@@ -204,7 +202,7 @@ class CouponTemplateAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "description", "kind", "is_active", "is_claimable"]}),
         (
             "优惠规则",
-            {"fields": ["threshold_fen", "amount_fen", "rate_permille", "cap_fen", "sku"]},
+            {"fields": ["threshold_fen", "amount_fen", "rate_bp", "cap_fen", "sku"]},
         ),
         ("适用范围", {"fields": ["scope", "categories", "products_text", "excluded_text"]}),
         ("有效期", {"fields": ["validity", "starts_at", "ends_at", "valid_days"]}),
@@ -226,7 +224,7 @@ class CouponTemplateAdmin(admin.ModelAdmin):
     def value_text(self, template: CouponTemplate) -> str:
         threshold = f"满{yuan(template.threshold_fen)}" if template.threshold_fen else "无门槛"
         if template.kind == T.Kind.DISCOUNT:
-            rate = f"{template.rate_permille / 100:g}折"
+            rate = f"{template.rate_bp / 1000:g}折"
             cap = f"，最多减{yuan(template.cap_fen)}" if template.cap_fen else ""
             return f"{threshold}打{rate}{cap}"
         if template.kind == T.Kind.EXCHANGE:

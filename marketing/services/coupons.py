@@ -374,7 +374,7 @@ def coupon_data_from(coupon: Coupon) -> CouponData:
         kind=template.kind,
         threshold_fen=template.threshold_fen,
         amount_fen=template.amount_fen,
-        rate_permille=template.rate_permille,
+        rate_bp=template.rate_bp,
         cap_fen=template.cap_fen,
         sku_id=template.sku_id,
         scope=template.scope,

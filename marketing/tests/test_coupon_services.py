@@ -215,14 +215,14 @@ def test_usable_load_is_one_query_and_one_for_the_templates(member, django_asser
     now = timezone.now()
     with django_assert_num_queries(1):  # most members at a checkout: no coupon
         assert coupons_usable_load(member_id=member.pk, now=now) == []
-    template = CouponTemplateFactory(kind="discount", rate_permille=850, cap_fen=2000)
+    template = CouponTemplateFactory(kind="discount", rate_bp=8500, cap_fen=2000)
     for _ in range(3):
         coupons_issue(template_id=template.pk, member_ids=[member.pk])
     later = CouponTemplateFactory(starts_at=now + timedelta(days=1))
     coupons_issue(template_id=later.pk, member_ids=[member.pk])
     with django_assert_num_queries(2):
         loaded = coupons_usable_load(member_id=member.pk, now=now)
-    assert [(c.kind, c.rate_permille, c.cap_fen) for c in loaded] == [("discount", 850, 2000)] * 3
+    assert [(c.kind, c.rate_bp, c.cap_fen) for c in loaded] == [("discount", 8500, 2000)] * 3
 
 
 def test_coupon_data_for_member_says_why_not(member):
