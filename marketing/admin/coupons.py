@@ -34,7 +34,6 @@ from ..services.coupons import (
     coupons_issue_to_tag,
 )
 
-T = CouponTemplate
 ISSUE_MAX_MEMBER_IDS = 10_000
 
 
@@ -125,17 +124,21 @@ class CouponTemplateForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         kind, scope = data.get("kind"), data.get("scope")
-        if kind in (T.Kind.FULL_REDUCTION, T.Kind.CASH) and not data.get("amount_fen"):
+        with_amount = (CouponTemplate.Kind.FULL_REDUCTION, CouponTemplate.Kind.CASH)
+        if kind in with_amount and not data.get("amount_fen"):
             self.add_error("amount_fen", "请填写面额")
-        if kind == T.Kind.DISCOUNT and not 1 <= (data.get("rate_bp") or 0) < BASIS_POINTS:
+        if (
+            kind == CouponTemplate.Kind.DISCOUNT
+            and not 1 <= (data.get("rate_bp") or 0) < BASIS_POINTS
+        ):
             self.add_error("rate_bp", "折扣率须在 1 到 9999 之间（8500 表示 85 折）")
-        if kind == T.Kind.EXCHANGE and not data.get("sku"):
+        if kind == CouponTemplate.Kind.EXCHANGE and not data.get("sku"):
             self.add_error("sku", "兑换券须指定 SKU")
-        if scope == T.Scope.CATEGORIES and not data.get("categories"):
+        if scope == CouponTemplate.Scope.CATEGORIES and not data.get("categories"):
             self.add_error("categories", "请选择分类")
-        if scope == T.Scope.PRODUCTS and not data.get("products_text"):
+        if scope == CouponTemplate.Scope.PRODUCTS and not data.get("products_text"):
             self.add_error("products_text", "请填写商品ID")
-        if data.get("validity") == T.Validity.FIXED:
+        if data.get("validity") == CouponTemplate.Validity.FIXED:
             starts_at, ends_at = data.get("starts_at"), data.get("ends_at")
             if not starts_at or not ends_at or ends_at <= starts_at:
                 self.add_error("ends_at", "固定时间段须填写生效与失效时间，且失效晚于生效")
@@ -223,19 +226,19 @@ class CouponTemplateAdmin(admin.ModelAdmin):
     @admin.display(description="优惠")
     def value_text(self, template: CouponTemplate) -> str:
         threshold = f"满{yuan(template.threshold_fen)}" if template.threshold_fen else "无门槛"
-        if template.kind == T.Kind.DISCOUNT:
+        if template.kind == CouponTemplate.Kind.DISCOUNT:
             rate = f"{template.rate_bp / 1000:g}折"
             cap = f"，最多减{yuan(template.cap_fen)}" if template.cap_fen else ""
             return f"{threshold}打{rate}{cap}"
-        if template.kind == T.Kind.EXCHANGE:
+        if template.kind == CouponTemplate.Kind.EXCHANGE:
             return f"兑换 SKU {template.sku_id}"
-        if template.kind == T.Kind.SHIPPING:
+        if template.kind == CouponTemplate.Kind.SHIPPING:
             return f"运费最多减{yuan(template.amount_fen)}" if template.amount_fen else "免运费"
         return f"{threshold}减{yuan(template.amount_fen)}"
 
     @admin.display(description="有效期")
     def validity_text(self, template: CouponTemplate) -> str:
-        if template.validity == T.Validity.RELATIVE:
+        if template.validity == CouponTemplate.Validity.RELATIVE:
             return f"领取后{template.valid_days}天"
         if template.starts_at and template.ends_at:
             return f"{template.starts_at:%Y-%m-%d} ~ {template.ends_at:%Y-%m-%d}"

@@ -14,8 +14,6 @@ from mall.money import yuan
 from ..models import Group, GroupBuyCampaign, GroupMember
 from ..services.group_buy import group_buy_campaign_end
 
-G = Group.Status
-
 
 @admin.register(GroupBuyCampaign)
 class GroupBuyCampaignAdmin(admin.ModelAdmin):
@@ -50,14 +48,18 @@ class GroupBuyCampaignAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[GroupBuyCampaign]:
-        formed = Q(groups__status=G.FORMED)
+        formed = Q(groups__status=Group.Status.FORMED)
         return (
             super()
             .get_queryset(request)
             .annotate(
-                forming_total=Count("groups", filter=Q(groups__status=G.FORMING), distinct=True),
+                forming_total=Count(
+                    "groups", filter=Q(groups__status=Group.Status.FORMING), distinct=True
+                ),
                 formed_total=Count("groups", filter=formed, distinct=True),
-                failed_total=Count("groups", filter=Q(groups__status=G.FAILED), distinct=True),
+                failed_total=Count(
+                    "groups", filter=Q(groups__status=Group.Status.FAILED), distinct=True
+                ),
                 gmv_total=Sum(
                     "groups__members__payable_fen",
                     filter=formed & Q(groups__members__status=GroupMember.Status.PAID),

@@ -12,8 +12,6 @@ from mall.money import yuan
 
 from ..models import PointsMallExchange, PointsMallItem
 
-E = PointsMallExchange.Status
-
 
 @admin.register(PointsMallItem)
 class PointsMallItemAdmin(admin.ModelAdmin):
@@ -46,7 +44,11 @@ class PointsMallItemAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(done_total=Count("exchanges", filter=Q(exchanges__status=E.DONE)))
+            .annotate(
+                done_total=Count(
+                    "exchanges", filter=Q(exchanges__status=PointsMallExchange.Status.DONE)
+                )
+            )
         )
 
     @admin.display(description="加钱(元)", ordering="cash_fen")
