@@ -46,13 +46,14 @@ class JourneyCandidate:
     title: str = ""
 
 
+@transaction.atomic
 def journey_sends_deliver(
     *, kind: str, candidates: Sequence[JourneyCandidate], now: datetime
 ) -> int:
     """Record the sends (the unique keys drop what was sent already: a run repeated, or two at
     once, send once), then issue the coupons and queue the messages of the recorded ones only;
-    returns how many were recorded. In the caller's transaction, a few statements per call
-    whatever the number of candidates."""
+    returns how many were recorded. Atomic (a savepoint inside the caller's batch transaction);
+    a few statements per call whatever the number of candidates."""
     inserted = journey_sends_insert(
         kind=kind,
         member_ids=[c.member_id for c in candidates],
