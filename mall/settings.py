@@ -268,7 +268,7 @@ CELERY_BEAT_SCHEDULE["members-tags-refresh"] = {
     "schedule": crontab(hour=3, minute=10),
 }
 CELERY_BEAT_SCHEDULE["marketing-journeys"] = {
-    "task": "marketing.tasks.journeys.journeys_run_task",
+    "task": "shop.tasks.journeys_run_task",
     "schedule": crontab(hour=10, minute=0),  # a reminder arrives in the morning, not at 3 am
 }
 CELERY_BEAT_SCHEDULE["marketing-referrals-reward"] = {

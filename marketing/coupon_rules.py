@@ -7,7 +7,7 @@ QuoteLine-like (mall/discounts.py): sku_id, product_id, category_ids, unit_price
 goods_left_fen, discount_parts. A line priced by a special-price promotion (flash sale, group
 buy, points mall) never takes a coupon.
 
-Rounding: a 折扣券's discount is eligible × (1000 − rate) / 1000 rounded half up to the fen, then
+Rounding: a 折扣券's discount is eligible × (10000 − rate_bp) / 10000 rounded half up to the fen, then
 capped by cap_fen; every amount is capped by what the eligible lines have left.
 """
 
@@ -19,9 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from mall.discounts import SPECIAL_PRICE_SOURCES
-from mall.money import mul_div_round_half_up, yuan
-
-PERMILLE = 1000
+from mall.money import BASIS_POINTS, mul_div_round_half_up, yuan
 
 # Template kinds and scopes (the values of CouponTemplate.Kind / .Scope).
 FULL_REDUCTION = "full_reduction"
@@ -44,7 +42,7 @@ class CouponData:
     kind: str
     threshold_fen: int = 0
     amount_fen: int = 0
-    rate_permille: int = PERMILLE
+    rate_bp: int = BASIS_POINTS  # 折扣券: the rate paid, 85折 = 8500
     cap_fen: int = 0  # 0: no cap
     sku_id: int | None = None
     scope: str = SCOPE_ALL
@@ -126,7 +124,7 @@ def coupon_evaluate(
     if coupon.kind in (FULL_REDUCTION, CASH):
         amount = min(coupon.amount_fen, eligible_fen)
     elif coupon.kind == DISCOUNT:
-        amount = mul_div_round_half_up(eligible_fen, PERMILLE - coupon.rate_permille, PERMILLE)
+        amount = mul_div_round_half_up(eligible_fen, BASIS_POINTS - coupon.rate_bp, BASIS_POINTS)
         if coupon.cap_fen:
             amount = min(amount, coupon.cap_fen)
         amount = min(amount, eligible_fen)

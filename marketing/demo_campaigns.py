@@ -14,8 +14,6 @@ from catalog.models import Sku
 from .models import Campaign
 from .services.campaigns import ItemInput, TierInput, campaign_create
 
-K = Campaign.Kind
-
 
 def seed_demo(stdout: Any) -> None:
     skus = list(
@@ -28,12 +26,12 @@ def seed_demo(stdout: Any) -> None:
     specs: list[dict[str, Any]] = [
         {
             "name": "满300减50，满500减100",
-            "kind": K.FULL_REDUCTION,
+            "kind": Campaign.Kind.FULL_REDUCTION,
             "tiers": [TierInput(30000, reduce_fen=5000), TierInput(50000, reduce_fen=10000)],
         },
         {
             "name": "满2件9折",
-            "kind": K.FULL_DISCOUNT,
+            "kind": Campaign.Kind.FULL_DISCOUNT,
             "threshold_type": Campaign.ThresholdType.COUNT,
             "tiers": [TierInput(2, rate_bp=9000)],
             "priority": -1,
@@ -43,7 +41,7 @@ def seed_demo(stdout: Any) -> None:
         specs.append(
             {
                 "name": "限时8折·每人限购2件",
-                "kind": K.LIMITED_TIME,
+                "kind": Campaign.Kind.LIMITED_TIME,
                 "items": [
                     ItemInput(sku_id=pk, rate_bp=8000, limit_per_member=2) for pk, _ in skus[:2]
                 ],
@@ -53,7 +51,7 @@ def seed_demo(stdout: Any) -> None:
         specs.append(
             {
                 "name": "任选3件99元",
-                "kind": K.N_FOR_PRICE,
+                "kind": Campaign.Kind.N_FOR_PRICE,
                 "scope": Campaign.Scope.PRODUCTS,
                 "product_ids": [product_id for _, product_id in skus[2:5]],
                 "bundle_quantity": 3,
@@ -64,7 +62,7 @@ def seed_demo(stdout: Any) -> None:
         specs.append(
             {
                 "name": "买二送一",
-                "kind": K.BUY_GIFT,
+                "kind": Campaign.Kind.BUY_GIFT,
                 "scope": Campaign.Scope.PRODUCTS,
                 "product_ids": [skus[5][1]],
                 "buy_quantity": 2,

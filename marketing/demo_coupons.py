@@ -16,7 +16,6 @@ from members.models import Member
 from .models import Coupon, CouponCode, CouponSpendRule, CouponTemplate
 from .services.coupons import coupon_codes_generate, coupons_issue
 
-T = CouponTemplate
 DEMO_SHOPPER_OPENID = "demo-shopper-openid"
 WELCOME_CODE = "WELCOME2026"
 
@@ -31,13 +30,17 @@ def _template(name: str, seeded: list[bool], **fields: Any) -> CouponTemplate:
 def seed_demo(stdout: Any) -> None:
     now = timezone.now()
     seeded: list[bool] = []  # one entry per demo template: created now or found
-    fixed = {"validity": T.Validity.FIXED, "starts_at": now, "ends_at": now + timedelta(days=60)}
+    fixed = {
+        "validity": CouponTemplate.Validity.FIXED,
+        "starts_at": now,
+        "ends_at": now + timedelta(days=60),
+    }
     newcomer = _template(
         "新人无门槛5元券",
         seeded,
-        kind=T.Kind.CASH,
+        kind=CouponTemplate.Kind.CASH,
         amount_fen=500,
-        validity=T.Validity.RELATIVE,
+        validity=CouponTemplate.Validity.RELATIVE,
         valid_days=30,
         is_claimable=True,
         description="无门槛，领取后30天内有效",
@@ -45,7 +48,7 @@ def seed_demo(stdout: Any) -> None:
     full = _template(
         "满100减30",
         seeded,
-        kind=T.Kind.FULL_REDUCTION,
+        kind=CouponTemplate.Kind.FULL_REDUCTION,
         threshold_fen=10000,
         amount_fen=3000,
         total_quantity=1000,
@@ -57,10 +60,10 @@ def seed_demo(stdout: Any) -> None:
     _template(
         "茶叶85折券",
         seeded,
-        kind=T.Kind.DISCOUNT,
-        rate_permille=850,
+        kind=CouponTemplate.Kind.DISCOUNT,
+        rate_bp=8500,
         cap_fen=5000,
-        scope=T.Scope.CATEGORIES if tea else T.Scope.ALL,
+        scope=CouponTemplate.Scope.CATEGORIES if tea else CouponTemplate.Scope.ALL,
         category_ids=[tea.pk] if tea else [],
         is_claimable=True,
         stackable_with_campaigns=False,
@@ -70,15 +73,15 @@ def seed_demo(stdout: Any) -> None:
     shipping = _template(
         "运费券",
         seeded,
-        kind=T.Kind.SHIPPING,
+        kind=CouponTemplate.Kind.SHIPPING,
         amount_fen=1000,
-        validity=T.Validity.RELATIVE,
+        validity=CouponTemplate.Validity.RELATIVE,
         valid_days=15,
         is_claimable=True,
     )
     sku = Sku.objects.filter(is_active=True, product__is_on_shelf=True).order_by("id").first()
     if sku is not None:
-        _template("新品兑换券", seeded, kind=T.Kind.EXCHANGE, sku=sku, **fixed)
+        _template("新品兑换券", seeded, kind=CouponTemplate.Kind.EXCHANGE, sku=sku, **fixed)
     if not CouponCode.objects.filter(code=WELCOME_CODE).exists():
         coupon_codes_generate(
             template_id=full.pk, name="欢迎码", kind="shared", quantity=500, code=WELCOME_CODE

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
 from catalog.models import Category, Product, Sku
 from mall.db import execute_prepared, models_from_rows, select_list
@@ -26,6 +26,7 @@ from mall.errors import (
 from members.models import Member
 from members.points import points_rule_get
 
+from . import sql
 from .models import (
     Address,
     CartItem,
@@ -594,3 +595,82 @@ def order_get_for_member(*, member: Member, no: str) -> Order:
         )
         .get()
     )
+
+
+# --- for the lifecycle journeys (shop.lifecycle.journeys), recommendations and the admin ---
+PAID_STATUSES: tuple[str, ...] = tuple(
+    status.value
+    for status in (
+        OrderStatus.PAID,
+        OrderStatus.SHIPPED,
+        OrderStatus.RECEIVED,
+        OrderStatus.COMPLETED,
+    )
+)
+RECEIVED_STATUSES: tuple[str, ...] = (OrderStatus.RECEIVED.value, OrderStatus.COMPLETED.value)
+
+
+@dataclass(frozen=True)
+class ReplenishDueLine:
+    line_id: int
+    member_id: int
+    rule_id: int
+    product_id: int
+    title: str
+
+
+def order_lines_due_for_replenish(
+    *,
+    rules: Sequence[tuple[int, int | None, int | None, int]],
+    now: datetime,
+    lookback_days: int,
+    after_line_id: int,
+    limit: int,
+) -> list[ReplenishDueLine]:
+    """The next `limit` lines (in line id order, after `after_line_id`) of received orders that
+    a replenish rule ((id, product id, category id, cycle days); a product rule first) makes due
+    now: received between cycle_days and cycle_days + lookback_days ago, not all refunded, not
+    bought again since. One query; [] without rules."""
+    if not rules:
+        return []
+    cycles = [rule[3] for rule in rules]
+    rows = sql.order_lines_replenish_due(
+        rules=rules,
+        received_statuses=RECEIVED_STATUSES,
+        paid_statuses=PAID_STATUSES,
+        now=now,
+        lookback_days=lookback_days,
+        oldest=now - timedelta(days=max(cycles) + lookback_days),
+        newest=now - timedelta(days=min(cycles)),
+        after_line_id=after_line_id,
+        limit=limit,
+    )
+    return [ReplenishDueLine(*row) for row in rows]
+
+
+def members_last_paid_order_before(
+    *, member_id_after: int, member_id_upto: int, before: datetime
+) -> list[tuple[int, int]]:
+    """(member id, id of their last paid order) of the active members in the id range
+    (member_id_after, member_id_upto] whose last paid order was paid before `before`."""
+    return sql.orders_last_paid_before(
+        member_id_after=member_id_after,
+        member_id_upto=member_id_upto,
+        paid_statuses=PAID_STATUSES,
+        before=before,
+    )
+
+
+def order_member_id_max() -> int:
+    """The highest member id with an order (0 without orders): the end of a walk by member id."""
+    return Order.objects.aggregate(last=Max("member_id"))["last"] or 0
+
+
+def member_paid_orders_count(*, member_id: int) -> int:
+    return Order.objects.filter(member_id=member_id, status__in=PAID_STATUSES).count()
+
+
+def orders_payable_and_breakdown(*, order_ids: Iterable[int]) -> dict[int, tuple[int, dict]]:
+    """{order id: (payable fen, stored price breakdown)} of these orders; one query."""
+    rows = Order.objects.filter(pk__in=set(order_ids)).values_list("pk", "payable_fen", "breakdown")
+    return {pk: (payable_fen, breakdown or {}) for pk, payable_fen, breakdown in rows}

@@ -21,8 +21,9 @@ from django.utils.html import format_html
 
 from catalog.models import Category
 from mall.errors import DomainError
-from mall.money import yuan
+from mall.money import BASIS_POINTS, yuan
 from members.models import Tag
+from orders.selectors import orders_payable_and_breakdown
 
 from ..models import Coupon, CouponCode, CouponCodeBatch, CouponSpendRule, CouponTemplate
 from ..services.coupons import (
@@ -43,20 +44,13 @@ def _ids(text: str) -> list[int]:
 
 def _coupon_stats(template_ids: list[int]) -> dict[int, tuple[int, int]]:
     """{template id: (GMV of the paid orders using its coupons, discount those coupons gave)},
-    read from the orders' stored breakdown (ref "coupon:<id>")."""
-    from orders.models import Order  # the admin is an interface: it may read any app
-
+    read from the orders' stored breakdown (ref "coupon:<id>") through orders' selector."""
     used = list(
         Coupon.objects.filter(template_id__in=template_ids, status=Coupon.Status.USED)
         .exclude(order_id=None)
         .values_list("pk", "template_id", "order_id")
     )
-    orders = {
-        pk: (payable_fen, breakdown)
-        for pk, payable_fen, breakdown in Order.objects.filter(
-            pk__in={order_id for _, _, order_id in used}
-        ).values_list("pk", "payable_fen", "breakdown")
-    }
+    orders = orders_payable_and_breakdown(order_ids={order_id for _, _, order_id in used})
     stats = dict.fromkeys(template_ids, (0, 0))
     for coupon_id, template_id, order_id in used:
         if order_id not in orders:
@@ -64,9 +58,7 @@ def _coupon_stats(template_ids: list[int]) -> dict[int, tuple[int, int]]:
         payable_fen, breakdown = orders[order_id]
         ref = f"coupon:{coupon_id}"
         discount = sum(
-            d.get("amount_fen", 0)
-            for d in (breakdown or {}).get("discounts", [])
-            if d.get("ref") == ref
+            d.get("amount_fen", 0) for d in breakdown.get("discounts", []) if d.get("ref") == ref
         )
         gmv, given = stats[template_id]
         stats[template_id] = (gmv + payable_fen, given + discount)
@@ -96,7 +88,7 @@ class CouponTemplateForm(forms.ModelForm):
             "is_claimable",
             "threshold_fen",
             "amount_fen",
-            "rate_permille",
+            "rate_bp",
             "cap_fen",
             "sku",
             "scope",
@@ -137,9 +129,9 @@ class CouponTemplateForm(forms.ModelForm):
             self.add_error("amount_fen", "请填写面额")
         if (
             kind == CouponTemplate.Kind.DISCOUNT
-            and not 1 <= (data.get("rate_permille") or 0) < 1000
+            and not 1 <= (data.get("rate_bp") or 0) < BASIS_POINTS
         ):
-            self.add_error("rate_permille", "折扣须在 1 到 999 之间（850 表示 85 折）")
+            self.add_error("rate_bp", "折扣率须在 1 到 9999 之间（8500 表示 85 折）")
         if kind == CouponTemplate.Kind.EXCHANGE and not data.get("sku"):
             self.add_error("sku", "兑换券须指定 SKU")
         if scope == CouponTemplate.Scope.CATEGORIES and not data.get("categories"):
@@ -213,7 +205,7 @@ class CouponTemplateAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "description", "kind", "is_active", "is_claimable"]}),
         (
             "优惠规则",
-            {"fields": ["threshold_fen", "amount_fen", "rate_permille", "cap_fen", "sku"]},
+            {"fields": ["threshold_fen", "amount_fen", "rate_bp", "cap_fen", "sku"]},
         ),
         ("适用范围", {"fields": ["scope", "categories", "products_text", "excluded_text"]}),
         ("有效期", {"fields": ["validity", "starts_at", "ends_at", "valid_days"]}),
@@ -235,7 +227,7 @@ class CouponTemplateAdmin(admin.ModelAdmin):
     def value_text(self, template: CouponTemplate) -> str:
         threshold = f"满{yuan(template.threshold_fen)}" if template.threshold_fen else "无门槛"
         if template.kind == CouponTemplate.Kind.DISCOUNT:
-            rate = f"{template.rate_permille / 100:g}折"
+            rate = f"{template.rate_bp / 1000:g}折"
             cap = f"，最多减{yuan(template.cap_fen)}" if template.cap_fen else ""
             return f"{threshold}打{rate}{cap}"
         if template.kind == CouponTemplate.Kind.EXCHANGE:

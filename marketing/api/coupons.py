@@ -54,7 +54,7 @@ class CouponTemplateOutputSerializer(serializers.ModelSerializer):
             "kind_label",
             "threshold_fen",
             "amount_fen",
-            "rate_permille",
+            "rate_bp",
             "cap_fen",
             "sku_id",
             "scope",

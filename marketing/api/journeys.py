@@ -11,8 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mall.openapi import errors
-
-from ..selectors_recommendations import Recommendation, recommendations_for_member
+from orders.selectors_recommendations import Recommendation, recommendations_for_member
 
 
 def _url(field_file: Any) -> str:

@@ -46,11 +46,11 @@ class CouponTemplate(models.Model):
     amount_fen = models.PositiveBigIntegerField(
         "面额(分)", default=0, help_text="满减券/代金券减免金额；运费券最多抵扣的运费(0 表示全免)"
     )
-    rate_permille = models.PositiveIntegerField(
-        "折扣(千分比)",
-        default=1000,
-        validators=[MinValueValidator(1), MaxValueValidator(1000)],
-        help_text="折扣券：850 表示 85 折",
+    rate_bp = models.PositiveIntegerField(
+        "折扣率(万分比)",
+        default=10000,
+        validators=[MinValueValidator(1), MaxValueValidator(10000)],
+        help_text="折扣券：支付比例，85折 = 8500",
     )
     cap_fen = models.PositiveBigIntegerField(
         "最多优惠(分)", default=0, help_text="折扣券优惠上限；0 表示不封顶"

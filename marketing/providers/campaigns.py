@@ -22,7 +22,7 @@ from mall.discounts import SPECIAL_PRICE_SOURCES, Adjustment, Gift, PricingChoic
 from mall.errors import CouponUnavailable
 from marketing import campaign_rules as rules
 from marketing.campaign_rules import CampaignData, CouponOption, RuleLine
-from marketing.coupon_rules import SHIPPING
+from marketing.coupon_rules import SHIPPING, coupon_evaluate
 from marketing.services.campaigns import (
     LimitedOffer,
     UsageInput,
@@ -30,6 +30,11 @@ from marketing.services.campaigns import (
     campaigns_check_live,
     campaigns_snapshot,
     limited_time_offers,
+)
+from marketing.services.coupons import (
+    coupon_data_for_member,
+    coupon_lock_for_order,
+    coupons_usable_load,
 )
 
 PROMOTION_KINDS = (rules.FULL_REDUCTION, rules.FULL_DISCOUNT, rules.N_FOR_PRICE, rules.BUY_GIFT)
@@ -196,8 +201,6 @@ def _coupon_line(line: Any, left_fen: int | None = None) -> _CouponLine:
 
 
 def _coupon_option(coupon: Any, lines: Sequence[Any]) -> CouponOption:
-    from marketing.coupon_rules import coupon_evaluate
-
     def evaluate(idx: Sequence[int], lefts: Sequence[int]) -> tuple[int, Sequence[int], str]:
         if not idx:
             return 0, (), "本单没有适用此券的商品"
@@ -224,9 +227,6 @@ class PromotionProvider:
     ) -> PromotionLoaded:
         """Raises: CouponUnavailable (with the reason), CouponExpired, CouponNotStarted when the
         chosen coupon cannot be used."""
-        from marketing.coupon_rules import coupon_evaluate
-        from marketing.services.coupons import coupon_data_for_member, coupons_usable_load
-
         level_id = _level_id(member)
         live = campaigns_snapshot(now=now)
         eligible = tuple(c for c in live if c.kind in PROMOTION_KINDS and c.is_eligible(level_id))
@@ -343,8 +343,6 @@ class PromotionProvider:
         not stack with campaigns is skipped when a campaign priced the order.
 
         Raises: CouponUnavailable when the chosen one cannot be used (no fee to pay)."""
-        from marketing.coupon_rules import coupon_evaluate
-
         if not loaded.shipping_coupons:
             return []
         chosen = not loaded.coupon_auto
@@ -416,8 +414,6 @@ class PromotionProvider:
             )
         for discount in quote.discounts:
             if discount.source == "coupon" and discount.ref.startswith("coupon:"):
-                from marketing.services.coupons import coupon_lock_for_order
-
                 coupon_lock_for_order(
                     coupon_id=int(discount.ref.split(":", 1)[1]),
                     member_id=member.pk,

@@ -21,8 +21,6 @@ from marketing import campaign_rules as rules
 from marketing.campaign_rules import CampaignData, ItemData, TierData
 from marketing.models import Campaign, CampaignItem, CampaignPurchase, CampaignTier, CampaignUsage
 
-K = Campaign.Kind
-U = CampaignUsage.Status
 SNAPSHOT_CACHE_KEY = "marketing:campaigns:live:v1"
 
 
@@ -60,7 +58,7 @@ def campaign_validate(
     gift_quantity: int,
 ) -> None:
     """Raises: CampaignInvalid (with detail.field) when the settings do not add up."""
-    if kind not in K.values:
+    if kind not in Campaign.Kind.values:
         raise CampaignInvalid("活动类型无效", field="kind")
     if ends_at <= starts_at:
         raise CampaignInvalid("结束时间须晚于开始时间", field="ends_at")
@@ -68,21 +66,21 @@ def campaign_validate(
         raise CampaignInvalid("请选择适用分类", field="categories")
     if scope == Campaign.Scope.PRODUCTS and not product_ids:
         raise CampaignInvalid("请选择适用商品", field="products")
-    if any(k not in K.values for k in combinable_kinds):
+    if any(k not in Campaign.Kind.values for k in combinable_kinds):
         raise CampaignInvalid("可叠加的活动类型无效", field="combinable_kinds")
-    if kind in (K.FULL_REDUCTION, K.FULL_DISCOUNT):
+    if kind in (Campaign.Kind.FULL_REDUCTION, Campaign.Kind.FULL_DISCOUNT):
         if not tiers:
             raise CampaignInvalid("请至少设置一档优惠", field="tiers")
         thresholds = [t.threshold for t in tiers]
         if len(set(thresholds)) != len(thresholds) or min(thresholds) <= 0:
             raise CampaignInvalid("档位门槛须大于 0 且互不相同", field="tiers")
-        if kind == K.FULL_REDUCTION and any(t.reduce_fen <= 0 for t in tiers):
+        if kind == Campaign.Kind.FULL_REDUCTION and any(t.reduce_fen <= 0 for t in tiers):
             raise CampaignInvalid("满减金额须大于 0", field="tiers")
-        if kind == K.FULL_DISCOUNT and any(not 0 < t.rate_bp < 10_000 for t in tiers):
+        if kind == Campaign.Kind.FULL_DISCOUNT and any(not 0 < t.rate_bp < 10_000 for t in tiers):
             raise CampaignInvalid("折扣率须在 0 到 10000 之间（9折 = 9000）", field="tiers")
-        if is_repeat and (kind != K.FULL_REDUCTION or len(tiers) != 1):
+        if is_repeat and (kind != Campaign.Kind.FULL_REDUCTION or len(tiers) != 1):
             raise CampaignInvalid("上不封顶只用于单档满减", field="is_repeat")
-    if kind == K.LIMITED_TIME:
+    if kind == Campaign.Kind.LIMITED_TIME:
         if not items:
             raise CampaignInvalid("请添加限时折扣商品", field="items")
         for item in items:
@@ -92,9 +90,9 @@ def campaign_validate(
                 raise CampaignInvalid("折扣率须在 0 到 10000 之间", field="items")
         if len({item.sku_id for item in items}) != len(items):
             raise CampaignInvalid("同一 SKU 只能添加一次", field="items")
-    if kind == K.N_FOR_PRICE and (bundle_quantity < 2 or bundle_price_fen <= 0):
+    if kind == Campaign.Kind.N_FOR_PRICE and (bundle_quantity < 2 or bundle_price_fen <= 0):
         raise CampaignInvalid("N元N件：件数至少 2，价格须大于 0", field="bundle_quantity")
-    if kind == K.BUY_GIFT and (buy_quantity < 1 or gift_quantity < 1):
+    if kind == Campaign.Kind.BUY_GIFT and (buy_quantity < 1 or gift_quantity < 1):
         raise CampaignInvalid("买赠：买几件、送几件都须至少 1", field="buy_quantity")
 
 
@@ -458,7 +456,9 @@ def campaigns_for_shoppers(*, now: datetime) -> QuerySet[Campaign]:
 def campaign_stats(campaign_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """{campaign id: {"orders", "gmv_fen", "discount_fen"}} of paid orders (refunds excluded)."""
     rows = (
-        CampaignUsage.objects.filter(campaign_id__in=list(campaign_ids), status=U.PAID)
+        CampaignUsage.objects.filter(
+            campaign_id__in=list(campaign_ids), status=CampaignUsage.Status.PAID
+        )
         .values("campaign_id")
         .annotate(orders=Count("id"), gmv_fen=Sum("goods_fen"), discount_fen=Sum("discount_fen"))
     )
@@ -570,15 +570,28 @@ def campaign_usages_release(*, order_id: int) -> int:
     """An unpaid order was cancelled or expired (in the winner's transaction): its 限购 units
     come back. Safe to run twice."""
     return _usages_move(
-        order_id=order_id, from_status=U.PENDING, to_status=U.CANCELLED, give_back=True
+        order_id=order_id,
+        from_status=CampaignUsage.Status.PENDING,
+        to_status=CampaignUsage.Status.CANCELLED,
+        give_back=True,
     )
 
 
 def campaign_usages_mark_paid(*, order_id: int) -> int:
     """In the pending → paid transaction: the order counts in the campaign's figures."""
-    return _usages_move(order_id=order_id, from_status=U.PENDING, to_status=U.PAID, give_back=False)
+    return _usages_move(
+        order_id=order_id,
+        from_status=CampaignUsage.Status.PENDING,
+        to_status=CampaignUsage.Status.PAID,
+        give_back=False,
+    )
 
 
 def campaign_usages_mark_refunded(*, order_id: int) -> int:
     """The order was refunded in full: out of the figures, and its 限购 units come back."""
-    return _usages_move(order_id=order_id, from_status=U.PAID, to_status=U.REFUNDED, give_back=True)
+    return _usages_move(
+        order_id=order_id,
+        from_status=CampaignUsage.Status.PAID,
+        to_status=CampaignUsage.Status.REFUNDED,
+        give_back=True,
+    )

@@ -19,15 +19,13 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from mall.db import execute_prepared, models_from_rows, select_list
 from mall.errors import (
     CouponCodeInvalid,
     CouponCodeUsed,
@@ -39,14 +37,14 @@ from mall.errors import (
     CouponUnavailable,
 )
 from members.models import Member
+from members.tags import tag_member_ids
 
 from ..coupon_rules import CouponData, coupon_evaluate
-from ..models import Coupon, CouponCode, CouponCodeBatch, CouponSpendRule, CouponTemplate
+from ..models import Coupon, CouponCode, CouponCodeBatch, CouponTemplate
+from ..sql import coupons_usable_fetch, spend_rule_template_ids
 
 logger = logging.getLogger(__name__)
 
-T = CouponTemplate
-C = Coupon.Status
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed by hand
 CODE_LENGTH = 12
 CODE_MAX_BATCH = 100_000
@@ -58,7 +56,7 @@ CAMPAIGN_SOURCES = frozenset({"full_reduction", "full_discount", "n_for_price", 
 # --- templates and validity ---
 def coupon_template_window(template: CouponTemplate, *, now: datetime) -> tuple[datetime, datetime]:
     """(valid_from, valid_until) of a coupon of this template received now."""
-    if template.validity == T.Validity.RELATIVE:
+    if template.validity == CouponTemplate.Validity.RELATIVE:
         return now, now + timedelta(days=template.valid_days)
     return template.starts_at or now, template.ends_at or now
 
@@ -67,9 +65,9 @@ def _template_check_issuable(template: CouponTemplate, *, now: datetime) -> None
     """Raises: CouponNotFound (inactive), CouponExpired (a fixed window already over)."""
     if not template.is_active:
         raise CouponNotFound("优惠券已停用", template_id=template.pk)
-    if template.validity == T.Validity.RELATIVE and template.valid_days <= 0:
+    if template.validity == CouponTemplate.Validity.RELATIVE and template.valid_days <= 0:
         raise CouponExpired("优惠券有效期配置有误", template_id=template.pk)
-    if template.validity == T.Validity.FIXED and (
+    if template.validity == CouponTemplate.Validity.FIXED and (
         template.ends_at is None or template.ends_at <= now
     ):
         raise CouponExpired(template_id=template.pk)
@@ -327,8 +325,6 @@ def coupons_issue_to_tag(
 
     Raises: CouponNotFound, CouponExpired, CouponSoldOut.
     """
-    from members.tags import tag_member_ids
-
     member_ids = [pk for batch in tag_member_ids(tag_id=tag_id) for pk in batch]
     return len(
         coupons_issue(
@@ -341,19 +337,6 @@ def coupons_issue_to_tag(
     )
 
 
-@cache  # built once, after the app registry is ready
-def _spend_rule_templates_sql() -> str:
-    """The templates of the active 消费返券 rules a paid amount reaches (distinct, in id order)."""
-    q = connection.ops.quote_name
-    through = CouponSpendRule.templates.through
-    rules, links = q(CouponSpendRule._meta.db_table), q(through._meta.db_table)
-    return f"""SELECT DISTINCT t.coupontemplate_id FROM {links} t
-JOIN {rules} r ON r.id = t.couponspendrule_id
-WHERE r.is_active AND r.min_paid_fen <= %(paid_fen)s
-    AND (r.starts_at IS NULL OR r.starts_at <= %(now)s) AND (r.ends_at IS NULL OR r.ends_at > %(now)s)
-ORDER BY t.coupontemplate_id"""  # noqa: S608 - table names are ours
-
-
 def coupons_grant_on_spend(
     *, order_id: int, member_id: int, paid_fen: int, now: datetime | None = None
 ) -> int:
@@ -361,12 +344,8 @@ def coupons_grant_on_spend(
     its templates, once per order and template (a replay gives nothing). A template sold out or
     over is skipped, never failing the payment. Returns how many coupons were issued."""
     now = now or timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:  # every payment asks: plain SQL, no ORM building
-        cursor.execute(_spend_rule_templates_sql(), {"paid_fen": paid_fen, "now": adapt(now)})
-        template_ids = [row[0] for row in cursor.fetchall()]
     issued = 0
-    for template_id in template_ids:
+    for template_id in spend_rule_template_ids(paid_fen=paid_fen, now=now):
         try:
             issued += len(
                 coupons_issue(
@@ -395,7 +374,7 @@ def coupon_data_from(coupon: Coupon) -> CouponData:
         kind=template.kind,
         threshold_fen=template.threshold_fen,
         amount_fen=template.amount_fen,
-        rate_permille=template.rate_permille,
+        rate_bp=template.rate_bp,
         cap_fen=template.cap_fen,
         sku_id=template.sku_id,
         scope=template.scope,
@@ -411,25 +390,14 @@ def coupon_data_from(coupon: Coupon) -> CouponData:
 def coupons_usable_load(*, member_id: int, now: datetime) -> list[CouponData]:
     """The member's coupons usable now (unused, started, not expired), soonest to expire
     first; one query."""
-    at = connection.ops.adapt_datetimefield_value(now)  # as the ORM adapts it
-    # Raw, then the templates when there are coupons: every checkout asks, most members hold
-    # none, and building the ORM query with its join cost more than running it.
-    with connection.cursor() as cursor:
-        execute_prepared(cursor, _USABLE_SQL, [member_id, C.UNUSED.value, at, at])
-        coupons = models_from_rows(Coupon, cursor.fetchall())
+    # The templates are loaded only when there are coupons: most members hold none.
+    coupons = coupons_usable_fetch(member_id=member_id, status=Coupon.Status.UNUSED.value, now=now)
     if not coupons:
         return []
     templates = CouponTemplate.objects.in_bulk({coupon.template_id for coupon in coupons})
     for coupon in coupons:
         coupon.template = templates[coupon.template_id]
     return [coupon_data_from(coupon) for coupon in coupons]
-
-
-_USABLE_SQL = (
-    f"SELECT {select_list(Coupon, 'c')} FROM {Coupon._meta.db_table} c "  # noqa: S608
-    "WHERE c.member_id = %s AND c.status = %s AND c.valid_from <= %s AND c.valid_until > %s "
-    "ORDER BY c.valid_until, c.id"
-)
 
 
 def coupon_data_for_member(*, member_id: int, coupon_id: int, now: datetime) -> CouponData:
@@ -443,11 +411,13 @@ def coupon_data_for_member(*, member_id: int, coupon_id: int, now: datetime) -> 
     )
     if coupon is None:
         raise CouponUnavailable("优惠券不存在", coupon_id=coupon_id)
-    if coupon.status == C.EXPIRED or (coupon.status == C.UNUSED and coupon.valid_until <= now):
+    if coupon.status == Coupon.Status.EXPIRED or (
+        coupon.status == Coupon.Status.UNUSED and coupon.valid_until <= now
+    ):
         raise CouponExpired(coupon_id=coupon_id)
-    if coupon.status == C.REVOKED:
+    if coupon.status == Coupon.Status.REVOKED:
         raise CouponUnavailable("优惠券已作废（返券的订单已退款）", coupon_id=coupon_id)
-    if coupon.status != C.UNUSED:
+    if coupon.status != Coupon.Status.UNUSED:
         raise CouponUnavailable("优惠券已使用或被未支付订单占用", coupon_id=coupon_id)
     if coupon.valid_from > now:
         raise CouponNotStarted(coupon_id=coupon_id, valid_from=coupon.valid_from.isoformat())
@@ -483,7 +453,7 @@ def coupons_checkout_options(
     ones first (largest discount first). Lines are priced without a coupon; a coupon that does
     not stack with campaigns is judged on the goods before them."""
     coupons = Coupon.objects.filter(
-        member_id=member_id, status=C.UNUSED, valid_until__gt=now
+        member_id=member_id, status=Coupon.Status.UNUSED, valid_until__gt=now
     ).select_related("template")
     before_campaigns: list[Any] | None = None
     options = []
@@ -513,13 +483,13 @@ def coupon_lock_for_order(*, coupon_id: int, member_id: int, order_id: int, now:
     won = Coupon.objects.filter(
         pk=coupon_id,
         member_id=member_id,
-        status=C.UNUSED,
+        status=Coupon.Status.UNUSED,
         valid_from__lte=now,
         valid_until__gt=now,
-    ).update(status=C.LOCKED, order_id=order_id, locked_at=now)
+    ).update(status=Coupon.Status.LOCKED, order_id=order_id, locked_at=now)
     if won:
         return
-    if Coupon.objects.filter(pk=coupon_id, status=C.LOCKED, order_id=order_id).exists():
+    if Coupon.objects.filter(pk=coupon_id, status=Coupon.Status.LOCKED, order_id=order_id).exists():
         return
     raise CouponUnavailable("优惠券已被使用或已失效", coupon_id=coupon_id)
 
@@ -529,9 +499,11 @@ def coupon_mark_used_for_order(*, order_id: int, now: datetime | None = None) ->
     counts it once (a replay finds nothing locked). Returns how many coupons."""
     now = now or timezone.now()
     used = 0
-    locked = Coupon.objects.filter(order_id=order_id, status=C.LOCKED)
+    locked = Coupon.objects.filter(order_id=order_id, status=Coupon.Status.LOCKED)
     for pk, template_id in locked.order_by("pk").values_list("pk", "template_id"):
-        if Coupon.objects.filter(pk=pk, status=C.LOCKED).update(status=C.USED, used_at=now):
+        if Coupon.objects.filter(pk=pk, status=Coupon.Status.LOCKED).update(
+            status=Coupon.Status.USED, used_at=now
+        ):
             CouponTemplate.objects.filter(pk=template_id).update(used_count=F("used_count") + 1)
             used += 1
     return used
@@ -541,9 +513,11 @@ def coupon_release_for_order(*, order_id: int, now: datetime | None = None) -> i
     """An unpaid order is cancelled or expired (in the winner's transaction): its coupon is
     unused again while still valid, else expired. Returns how many coupons."""
     now = now or timezone.now()
-    locked = Coupon.objects.filter(order_id=order_id, status=C.LOCKED)
-    back = locked.filter(valid_until__gt=now).update(status=C.UNUSED, order_id=None, locked_at=None)
-    gone = locked.filter(valid_until__lte=now).update(status=C.EXPIRED)
+    locked = Coupon.objects.filter(order_id=order_id, status=Coupon.Status.LOCKED)
+    back = locked.filter(valid_until__gt=now).update(
+        status=Coupon.Status.UNUSED, order_id=None, locked_at=None
+    )
+    gone = locked.filter(valid_until__lte=now).update(status=Coupon.Status.EXPIRED)
     return back + gone
 
 
@@ -552,10 +526,10 @@ def coupon_return_for_refunded_order(*, order_id: int, now: datetime | None = No
     still valid (and no longer counts as used); an expired one stays used. Returns how many."""
     now = now or timezone.now()
     returned = 0
-    used = Coupon.objects.filter(order_id=order_id, status=C.USED, valid_until__gt=now)
+    used = Coupon.objects.filter(order_id=order_id, status=Coupon.Status.USED, valid_until__gt=now)
     for pk, template_id in used.order_by("pk").values_list("pk", "template_id"):
-        if Coupon.objects.filter(pk=pk, status=C.USED).update(
-            status=C.UNUSED, order_id=None, locked_at=None, used_at=None
+        if Coupon.objects.filter(pk=pk, status=Coupon.Status.USED).update(
+            status=Coupon.Status.UNUSED, order_id=None, locked_at=None, used_at=None
         ):
             CouponTemplate.objects.filter(pk=template_id, used_count__gt=0).update(
                 used_count=F("used_count") - 1
@@ -573,8 +547,8 @@ def coupons_spend_grants_revoke(*, order_id: int, member_id: int) -> int:
         member_id=member_id,
         source=Coupon.Source.SPEND,
         source_ref=f"order:{order_id}",
-        status=C.UNUSED,
-    ).update(status=C.REVOKED)
+        status=Coupon.Status.UNUSED,
+    ).update(status=Coupon.Status.REVOKED)
     if revoked:
         logger.info("order %s refunded: %s spend coupons revoked", order_id, revoked)
     return revoked
@@ -589,11 +563,14 @@ def coupons_for_member(*, member_id: int, tab: str, now: datetime) -> QuerySet[C
     (used, or held by an unpaid order), expired."""
     coupons = Coupon.objects.filter(member_id=member_id).select_related("template")
     if tab == "usable":
-        return coupons.filter(status=C.UNUSED, valid_until__gt=now).order_by("valid_until", "id")
+        return coupons.filter(status=Coupon.Status.UNUSED, valid_until__gt=now).order_by(
+            "valid_until", "id"
+        )
     if tab == "used":
-        return coupons.filter(status__in=(C.USED, C.LOCKED)).order_by("-id")
+        return coupons.filter(status__in=(Coupon.Status.USED, Coupon.Status.LOCKED)).order_by("-id")
     return coupons.filter(
-        Q(status__in=(C.EXPIRED, C.REVOKED)) | Q(status=C.UNUSED, valid_until__lte=now)
+        Q(status__in=(Coupon.Status.EXPIRED, Coupon.Status.REVOKED))
+        | Q(status=Coupon.Status.UNUSED, valid_until__lte=now)
     ).order_by("-valid_until", "-id")
 
 
@@ -612,8 +589,8 @@ def coupon_templates_claimable(*, member_id: int, now: datetime) -> QuerySet[Cou
     return (
         CouponTemplate.objects.filter(is_active=True, is_claimable=True)
         .filter(
-            Q(validity=T.Validity.RELATIVE, valid_days__gt=0)
-            | Q(validity=T.Validity.FIXED, ends_at__gt=now)
+            Q(validity=CouponTemplate.Validity.RELATIVE, valid_days__gt=0)
+            | Q(validity=CouponTemplate.Validity.FIXED, ends_at__gt=now)
         )
         .annotate(claimed=Coalesce(Subquery(mine, output_field=IntegerField()), Value(0)))
         .order_by("-id")

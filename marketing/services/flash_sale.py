@@ -40,9 +40,8 @@ from ..models import FlashItem, FlashPurchase, FlashSession
 logger = logging.getLogger(__name__)
 
 KIND = "flash"
-ITEM = FlashItem.Status
-P = FlashPurchase.Status
-COUNTED = (P.HELD, P.PAID)  # what counts against the per-member limit
+# What counts against the per-member limit.
+COUNTED = (FlashPurchase.Status.HELD, FlashPurchase.Status.PAID)
 # Redis keeps an item's counters this long after its session ends (stragglers' releases).
 REDIS_KEEP_AFTER_END = timedelta(days=1)
 
@@ -60,7 +59,7 @@ def flash_item_activate(*, item_id: int, operator: str = "") -> FlashItem:
     Raises: OutOfStock (the SKU has fewer units), FlashEnded (the session is over).
     """
     item = FlashItem.objects.select_for_update().select_related("session").get(pk=item_id)
-    if item.status != ITEM.DRAFT:
+    if item.status != FlashItem.Status.DRAFT:
         return item
     if item.session.closed_at is not None:
         raise FlashEnded("场次已结束，不能再上架秒杀商品", item_id=item_id)
@@ -71,9 +70,11 @@ def flash_item_activate(*, item_id: int, operator: str = "") -> FlashItem:
         reference=f"flash:{item.pk}",
         operator=operator,
     )
-    FlashItem.objects.filter(pk=item.pk).update(flash_stock=item.total_stock, status=ITEM.ACTIVE)
+    FlashItem.objects.filter(pk=item.pk).update(
+        flash_stock=item.total_stock, status=FlashItem.Status.ACTIVE
+    )
     item.refresh_from_db()
-    transaction.on_commit(lambda: _item_sync_after_commit(item_id))
+    _item_sync_after_commit(item_id)
     return item
 
 
@@ -117,7 +118,9 @@ def flash_session_end(
         return 0
     returned = 0
     items = list(
-        FlashItem.objects.select_for_update().filter(session_id=session_id, status=ITEM.ACTIVE)
+        FlashItem.objects.select_for_update().filter(
+            session_id=session_id, status=FlashItem.Status.ACTIVE
+        )
     )
     for item in sorted(items, key=lambda i: i.sku_id):
         if item.flash_stock:
@@ -130,7 +133,7 @@ def flash_session_end(
             )
             returned += item.flash_stock
     FlashItem.objects.filter(pk__in=[i.pk for i in items]).update(
-        flash_stock=0, status=ITEM.RETURNED
+        flash_stock=0, status=FlashItem.Status.RETURNED
     )
     # Ended early or on time alike: closed_at makes it "ended" everywhere (list, admit, orders).
     FlashSession.objects.filter(pk=session_id).update(closed_at=now)
@@ -163,7 +166,7 @@ def flash_sessions_end_due(*, now: datetime | None = None) -> int:
 # --- Redis counters: rebuilt from the database ---
 def _items_live(now: datetime) -> QuerySet[FlashItem]:
     return FlashItem.objects.filter(
-        status=ITEM.ACTIVE,
+        status=FlashItem.Status.ACTIVE,
         session__is_active=True,
         session__closed_at__isnull=True,
         session__ends_at__gt=now,
@@ -206,15 +209,16 @@ def flash_counters_reconcile(*, now: datetime | None = None, item_ids: Sequence[
 
 
 def _item_sync_after_commit(item_id: int) -> None:
-    from ..tasks.flash_sale import flash_item_sync_task
-
-    if flash_gate.redis_client() is not None:
-        flash_item_sync_task.delay(item_id)
+    """Reload one item's Redis counters once the caller's transaction has committed, in this
+    process (one item: a few milliseconds). Services never import tasks (the tasks call the
+    services); should Redis fail here, the beat's flash_counters_reconcile_task rebuilds it
+    within a minute, and an admission of an item Redis does not know reloads it too."""
+    transaction.on_commit(lambda: flash_counters_reconcile(item_ids=[item_id]), robust=True)
 
 
 def flash_item_saved(*, item_id: int) -> None:
     """An item's price, limit or session times changed (admin): reload its counters after commit."""
-    transaction.on_commit(lambda: _item_sync_after_commit(item_id))
+    _item_sync_after_commit(item_id)
 
 
 # --- admission ---
@@ -271,9 +275,13 @@ def _admit_error(result: str, *, item_id: int, quantity: int) -> Exception:
 def _item_for_sale(*, item_id: int, now: datetime) -> FlashItem:
     item = FlashItem.objects.select_related("session").get(pk=item_id)
     session = item.session
-    if item.status == ITEM.DRAFT:
+    if item.status == FlashItem.Status.DRAFT:
         raise FlashItem.DoesNotExist(item_id)
-    if item.status != ITEM.ACTIVE or not session.is_active or session.closed_at is not None:
+    if (
+        item.status != FlashItem.Status.ACTIVE
+        or not session.is_active
+        or session.closed_at is not None
+    ):
         raise FlashEnded(item_id=item_id)
     if now < session.starts_at:
         raise FlashNotStarted(item_id=item_id, starts_at=session.starts_at.isoformat())
@@ -374,7 +382,7 @@ def flash_take_for_order(
     if units + loaded.quantity > limit.get():
         raise FlashLimitReached(item_id=loaded.item_id)
     taken = FlashItem.objects.filter(
-        pk=loaded.item_id, status=ITEM.ACTIVE, flash_stock__gte=loaded.quantity
+        pk=loaded.item_id, status=FlashItem.Status.ACTIVE, flash_stock__gte=loaded.quantity
     ).update(flash_stock=F("flash_stock") - loaded.quantity)
     if not taken:
         raise FlashSoldOut(item_id=loaded.item_id, requested=loaded.quantity)
@@ -398,7 +406,9 @@ def flash_take_for_order(
 def flash_mark_paid(*, order_id: int) -> bool:
     """The order was paid (in payments' pending → paid transaction): its held units are sold.
     Returns whether the order had flash units (a repeat, or a non-flash order: False)."""
-    if not FlashPurchase.objects.filter(order_id=order_id, status=P.HELD).update(status=P.PAID):
+    if not FlashPurchase.objects.filter(order_id=order_id, status=FlashPurchase.Status.HELD).update(
+        status=FlashPurchase.Status.PAID
+    ):
         return False
     purchase = FlashPurchase.objects.only("item_id", "quantity").get(order_id=order_id)
     FlashItem.objects.filter(pk=purchase.item_id).update(sold=F("sold") + purchase.quantity)
@@ -409,7 +419,9 @@ def flash_refunded_for_order(*, order_id: int) -> bool:
     """A paid flash order was fully refunded (payments' _order_refunded_fully_locked): its units
     are no longer sold (GMV, the member's limit). The goods themselves go back to the SKU's
     stock through the refund's restock, if any. Returns whether this call changed anything."""
-    if not FlashPurchase.objects.filter(order_id=order_id, status=P.PAID).update(status=P.REFUNDED):
+    if not FlashPurchase.objects.filter(order_id=order_id, status=FlashPurchase.Status.PAID).update(
+        status=FlashPurchase.Status.REFUNDED
+    ):
         return False
     purchase = FlashPurchase.objects.only("item_id", "quantity").get(order_id=order_id)
     FlashItem.objects.filter(pk=purchase.item_id).update(sold=F("sold") - purchase.quantity)
@@ -421,13 +433,15 @@ def flash_release_for_order(*, order_id: int) -> bool:
     winner's transaction): its units go back to the item's pool (or to the SKU when the session
     has ended) and, after commit, to the Redis counters. Exactly once: the purchase's held →
     released is a conditional UPDATE. Returns whether this call released units."""
-    if not FlashPurchase.objects.filter(order_id=order_id, status=P.HELD).update(status=P.RELEASED):
+    if not FlashPurchase.objects.filter(order_id=order_id, status=FlashPurchase.Status.HELD).update(
+        status=FlashPurchase.Status.RELEASED
+    ):
         return False
     purchase = FlashPurchase.objects.only("item_id", "member_id", "quantity", "order_no").get(
         order_id=order_id
     )
     item = FlashItem.objects.select_for_update().only("status", "sku_id").get(pk=purchase.item_id)
-    if item.status == ITEM.ACTIVE:
+    if item.status == FlashItem.Status.ACTIVE:
         FlashItem.objects.filter(pk=item.pk).update(
             flash_stock=F("flash_stock") + purchase.quantity
         )
@@ -473,7 +487,9 @@ def flash_sessions_of_day(*, now: datetime | None = None) -> list[FlashSession]:
 def flash_session_items(*, session_id: int) -> QuerySet[FlashItem]:
     """A session's items on sale (or sold), with their SKU and product for display."""
     return (
-        FlashItem.objects.filter(session_id=session_id, status__in=(ITEM.ACTIVE, ITEM.RETURNED))
+        FlashItem.objects.filter(
+            session_id=session_id, status__in=(FlashItem.Status.ACTIVE, FlashItem.Status.RETURNED)
+        )
         .select_related("sku__product")
         .order_by("sort_order", "id")
     )
@@ -482,8 +498,12 @@ def flash_session_items(*, session_id: int) -> QuerySet[FlashItem]:
 def flash_items_remaining(items: Sequence[FlashItem]) -> dict[int, int]:
     """{item id: units a shopper can still get}: Redis's admissible count when loaded, else the
     database pool."""
-    left = flash_gate.items_left([item.pk for item in items if item.status == ITEM.ACTIVE])
+    left = flash_gate.items_left(
+        [item.pk for item in items if item.status == FlashItem.Status.ACTIVE]
+    )
     return {
-        item.pk: (left.get(item.pk, item.flash_stock) if item.status == ITEM.ACTIVE else 0)
+        item.pk: (
+            left.get(item.pk, item.flash_stock) if item.status == FlashItem.Status.ACTIVE else 0
+        )
         for item in items
     }

@@ -32,8 +32,6 @@ logger = logging.getLogger(__name__)
 KIND_OPEN = "group_open"
 KIND_JOIN = "group_join"
 GROUP_BUY_KINDS = frozenset({KIND_OPEN, KIND_JOIN})
-G = Group.Status
-M = GroupMember.Status
 
 
 # --- checkout: what the provider loads and commits ---
@@ -70,11 +68,11 @@ def group_buy_choice_load(
         group_id = None
     else:
         group = Group.objects.select_related("campaign").filter(pk=target_id).first()
-        if group is None or group.status != G.FORMING or _is_past(group.expires_at, now):
+        if group is None or group.status != Group.Status.FORMING or _is_past(group.expires_at, now):
             raise GroupUnavailable(group_id=target_id)
         if group.seats_left <= 0:
             raise GroupFull(group_id=target_id)
-        if group.members.filter(member=member).exclude(status=M.RELEASED).exists():
+        if group.members.filter(member=member).exclude(status=GroupMember.Status.RELEASED).exists():
             raise GroupAlreadyJoined(group_id=target_id)
         campaign, group_id = group.campaign, group.pk
     if list(sku_ids) != [campaign.sku_id]:
@@ -112,7 +110,7 @@ def group_open(
     group = Group.objects.create(
         campaign=campaign,
         leader_id=member_id,
-        status=G.PENDING,
+        status=Group.Status.PENDING,
         size=campaign.size,
         seats_taken=1,
         created_at=now,
@@ -145,11 +143,15 @@ def group_join(
     Raises: GroupFull, GroupUnavailable, GroupAlreadyJoined.
     """
     taken = Group.objects.filter(
-        pk=group_id, status=G.FORMING, expires_at__gt=now, seats_taken__lt=F("size")
+        pk=group_id, status=Group.Status.FORMING, expires_at__gt=now, seats_taken__lt=F("size")
     ).update(seats_taken=F("seats_taken") + 1)
     if not taken:
         group = Group.objects.filter(pk=group_id).only("status", "expires_at").first()
-        if group is not None and group.status == G.FORMING and not _is_past(group.expires_at, now):
+        if (
+            group is not None
+            and group.status == Group.Status.FORMING
+            and not _is_past(group.expires_at, now)
+        ):
             raise GroupFull(group_id=group_id)
         raise GroupUnavailable(group_id=group_id)
     try:
@@ -183,7 +185,7 @@ def group_seat_release_for_order(*, order_id: int, now: datetime | None = None) 
     cancel transition); a pending group whose leader never paid fails. Returns whether a seat
     was released."""
     seat = (
-        GroupMember.objects.filter(order_id=order_id, status=M.HELD)
+        GroupMember.objects.filter(order_id=order_id, status=GroupMember.Status.HELD)
         .values_list("pk", "group_id", "is_leader")
         .first()
     )
@@ -192,12 +194,14 @@ def group_seat_release_for_order(*, order_id: int, now: datetime | None = None) 
     seat_id, group_id, is_leader = seat
     with transaction.atomic():
         group = Group.objects.select_for_update().get(pk=group_id)
-        if not GroupMember.objects.filter(pk=seat_id, status=M.HELD).update(status=M.RELEASED):
+        if not GroupMember.objects.filter(pk=seat_id, status=GroupMember.Status.HELD).update(
+            status=GroupMember.Status.RELEASED
+        ):
             return False
         group.seats_taken = max(group.seats_taken - 1, 0)
         fields = ["seats_taken"]
-        if is_leader and group.status == G.PENDING:
-            group.status, group.failed_at = G.FAILED, now or timezone.now()
+        if is_leader and group.status == Group.Status.PENDING:
+            group.status, group.failed_at = Group.Status.FAILED, now or timezone.now()
             fields += ["status", "failed_at"]
         group.save(update_fields=fields)
     return True
@@ -231,21 +235,21 @@ def group_member_paid(*, order_id: int, now: datetime | None = None) -> GroupPai
     )
     seat = GroupMember.objects.get(order_id=order_id)
     clock_started = False
-    if seat.status == M.HELD:
-        GroupMember.objects.filter(pk=seat.pk).update(status=M.PAID, paid_at=now)
-        seat.status = M.PAID
+    if seat.status == GroupMember.Status.HELD:
+        GroupMember.objects.filter(pk=seat.pk).update(status=GroupMember.Status.PAID, paid_at=now)
+        seat.status = GroupMember.Status.PAID
         group.seats_paid += 1
         fields = ["seats_paid"]
-        if group.status == G.PENDING:
-            group.status = G.FORMING
+        if group.status == Group.Status.PENDING:
+            group.status = Group.Status.FORMING
             group.expires_at = now + timedelta(hours=group.campaign.form_hours)
             clock_started = True
             fields += ["status", "expires_at"]
-        elif group.status == G.FORMED and group.virtual_seats:
+        elif group.status == Group.Status.FORMED and group.virtual_seats:
             group.virtual_seats -= 1  # a real member takes a virtual member's place
             fields.append("virtual_seats")
         group.save(update_fields=fields)
-        if group.status == G.FORMING and group.seats_paid >= group.size:
+        if group.status == Group.Status.FORMING and group.seats_paid >= group.size:
             _group_formed_locked(group=group, now=now)
     else:
         logger.info("group seat of order %s already %s", order_id, seat.status)
@@ -254,17 +258,19 @@ def group_member_paid(*, order_id: int, now: datetime | None = None) -> GroupPai
         status=group.status,
         expires_at=group.expires_at,
         clock_started=clock_started,
-        must_refund=group.status == G.FAILED and seat.status == M.PAID,
+        must_refund=group.status == Group.Status.FAILED and seat.status == GroupMember.Status.PAID,
     )
 
 
 def _group_formed_locked(*, group: Group, now: datetime, virtual_seats: int = 0) -> None:
     """成团: the caller holds the group's lock. Its paid orders become shippable; every paying
     member gets the "group_buy_formed" subscribe message (once: deduplicated per group)."""
-    group.status, group.formed_at, group.virtual_seats = G.FORMED, now, virtual_seats
+    group.status, group.formed_at, group.virtual_seats = Group.Status.FORMED, now, virtual_seats
     group.save(update_fields=["status", "formed_at", "virtual_seats"])
     campaign = group.campaign
-    seats = GroupMember.objects.filter(group=group, status=M.PAID).select_related("member")
+    seats = GroupMember.objects.filter(group=group, status=GroupMember.Status.PAID).select_related(
+        "member"
+    )
     for seat in seats:
         subscribe_message_queue(
             member=seat.member,
@@ -293,18 +299,18 @@ def group_expire(*, group_id: int, now: datetime | None = None) -> list[int]:
     group = (
         Group.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=group_id)
     )
-    if group.status == G.FORMING and not _is_past(group.expires_at, now):
+    if group.status == Group.Status.FORMING and not _is_past(group.expires_at, now):
         return []
-    if group.status == G.FORMING:
+    if group.status == Group.Status.FORMING:
         if group.campaign.auto_complete_with_virtual:
             _group_formed_locked(group=group, now=now, virtual_seats=group.size - group.seats_paid)
             return []
-        group.status, group.failed_at = G.FAILED, now
+        group.status, group.failed_at = Group.Status.FAILED, now
         group.save(update_fields=["status", "failed_at"])
-    if group.status != G.FAILED:
+    if group.status != Group.Status.FAILED:
         return []
     return list(
-        GroupMember.objects.filter(group=group, status=M.PAID)
+        GroupMember.objects.filter(group=group, status=GroupMember.Status.PAID)
         .order_by("pk")
         .values_list("order_id", flat=True)
     )
@@ -316,16 +322,18 @@ def group_seat_refunded_for_order(*, order_id: int) -> bool:
     its seat is refunded; in a group still forming the seat is free for someone else. A formed
     group keeps its count (it did form). Returns whether a paid seat changed; safe twice."""
     group_id = (
-        GroupMember.objects.filter(order_id=order_id, status=M.PAID)
+        GroupMember.objects.filter(order_id=order_id, status=GroupMember.Status.PAID)
         .values_list("group_id", flat=True)
         .first()
     )
     if group_id is None:
         return False
     group = Group.objects.select_for_update().get(pk=group_id)
-    if not GroupMember.objects.filter(order_id=order_id, status=M.PAID).update(status=M.REFUNDED):
+    if not GroupMember.objects.filter(order_id=order_id, status=GroupMember.Status.PAID).update(
+        status=GroupMember.Status.REFUNDED
+    ):
         return False
-    if group.status == G.FORMING:
+    if group.status == Group.Status.FORMING:
         group.seats_paid -= 1
         group.seats_taken -= 1
         group.save(update_fields=["seats_paid", "seats_taken"])
@@ -335,7 +343,9 @@ def group_seat_refunded_for_order(*, order_id: int) -> bool:
 def group_member_refunded(*, order_id: int) -> bool:
     """The paid order of a failed group has its refund requested: its seat is refunded."""
     return bool(
-        GroupMember.objects.filter(order_id=order_id, status=M.PAID).update(status=M.REFUNDED)
+        GroupMember.objects.filter(order_id=order_id, status=GroupMember.Status.PAID).update(
+            status=GroupMember.Status.REFUNDED
+        )
     )
 
 
@@ -344,12 +354,14 @@ def groups_due_ids(*, now: datetime | None = None, limit: int = 200) -> list[int
     a paid seat whose refund was not requested yet (a crash between the two steps)."""
     now = now or timezone.now()
     overdue = list(
-        Group.objects.filter(status=G.FORMING, expires_at__lte=now)
+        Group.objects.filter(status=Group.Status.FORMING, expires_at__lte=now)
         .order_by("expires_at")
         .values_list("pk", flat=True)[:limit]
     )
     unrefunded = list(
-        GroupMember.objects.filter(group__status=G.FAILED, status=M.PAID)
+        GroupMember.objects.filter(
+            group__status=Group.Status.FAILED, status=GroupMember.Status.PAID
+        )
         .order_by("group_id")
         .values_list("group_id", flat=True)
         .distinct()[:limit]
@@ -362,8 +374,8 @@ def group_buy_order_blocks_shipping(order_id: int) -> bool:
     """A paid group order waits until its group is formed: no shipping, no pickup before."""
     return (
         GroupMember.objects.filter(order_id=order_id)
-        .exclude(status=M.RELEASED)
-        .exclude(group__status=G.FORMED)
+        .exclude(status=GroupMember.Status.RELEASED)
+        .exclude(group__status=Group.Status.FORMED)
         .exists()
     )
 
@@ -373,8 +385,8 @@ def group_buy_order_status_label(order_id: int) -> str:
     status = group_statuses_for_orders([order_id]).get(order_id)
     if status is None:
         return ""
-    label = str(G(status).label)
-    return label if status == G.FORMED else f"{label}（成团后才能发货）"
+    label = str(Group.Status(status).label)
+    return label if status == Group.Status.FORMED else f"{label}（成团后才能发货）"
 
 
 def group_statuses_for_orders(order_ids: Iterable[int]) -> dict[int, str]:
@@ -389,10 +401,14 @@ def group_statuses_for_orders(order_ids: Iterable[int]) -> dict[int, str]:
 
 def group_share_view(group: Group, *, now: datetime) -> dict[str, Any]:
     """What the share page shows of a group: no order numbers, nicknames masked."""
-    seats = [seat for seat in group.members.all() if seat.status in (M.HELD, M.PAID)]  # prefetched
+    seats = [
+        seat
+        for seat in group.members.all()
+        if seat.status in (GroupMember.Status.HELD, GroupMember.Status.PAID)
+    ]  # prefetched
     seconds_left = (
         max(int((group.expires_at - now).total_seconds()), 0)
-        if group.status == G.FORMING and group.expires_at
+        if group.status == Group.Status.FORMING and group.expires_at
         else 0
     )
     return {
@@ -402,7 +418,7 @@ def group_share_view(group: Group, *, now: datetime) -> dict[str, Any]:
         "size": group.size,
         "seats_taken": group.seats_taken,
         "seats_paid": group.seats_paid,
-        "seats_left": group.seats_left if group.status == G.FORMING else 0,
+        "seats_left": group.seats_left if group.status == Group.Status.FORMING else 0,
         "virtual_seats": group.virtual_seats,
         "expires_at": group.expires_at,
         "seconds_left": seconds_left,
@@ -411,7 +427,7 @@ def group_share_view(group: Group, *, now: datetime) -> dict[str, Any]:
                 "nickname": nickname_mask(seat.member.nickname),
                 "avatar_url": seat.member.avatar_url,
                 "is_leader": seat.is_leader,
-                "is_paid": seat.status == M.PAID,
+                "is_paid": seat.status == GroupMember.Status.PAID,
             }
             for seat in seats
         ],
@@ -445,7 +461,7 @@ def groups_joinable(
     return list(
         Group.objects.filter(
             campaign_id=campaign_id,
-            status=G.FORMING,
+            status=Group.Status.FORMING,
             expires_at__gt=now,
             seats_taken__lt=F("size"),
         )
@@ -468,7 +484,7 @@ def group_seats_for_member(*, member: Member) -> QuerySet[GroupMember]:
     """The member's seats (held, paid, refunded), newest first, with their groups."""
     return (
         GroupMember.objects.filter(member=member)
-        .exclude(status=M.RELEASED)
+        .exclude(status=GroupMember.Status.RELEASED)
         .select_related("group", "group__campaign")
         .order_by("-joined_at", "-id")
     )
@@ -477,7 +493,9 @@ def group_seats_for_member(*, member: Member) -> QuerySet[GroupMember]:
 def _live_seats_prefetch() -> Prefetch:
     return Prefetch(
         "members",
-        queryset=GroupMember.objects.filter(status__in=(M.HELD, M.PAID))
+        queryset=GroupMember.objects.filter(
+            status__in=(GroupMember.Status.HELD, GroupMember.Status.PAID)
+        )
         .select_related("member")
         .order_by("-is_leader", "id"),
     )

@@ -25,12 +25,14 @@ from mall.errors import (
     PromotionUnavailable,
 )
 from members.models import Member
+from members.points import points_spend
 
 from ..models import Coupon, PointsMallExchange, PointsMallItem
+from .coupons import coupon_issue
 
 PROMOTION_KIND = "points_mall"
-E = PointsMallExchange.Status
-COUNTED_STATUSES = (E.HELD, E.DONE)  # what counts against the per-member limit
+# What counts against the per-member limit.
+COUNTED_STATUSES = (PointsMallExchange.Status.HELD, PointsMallExchange.Status.DONE)
 
 
 @dataclass(frozen=True)
@@ -137,14 +139,16 @@ def points_mall_order_hold_locked(
         cash_fen=choice.cash_fen * choice.quantity,
         order_id=order_id,
         order_no=order_no,
-        status=E.HELD,
+        status=PointsMallExchange.Status.HELD,
     )
 
 
 def points_mall_order_paid(*, order_id: int) -> bool:
     """The exchange's order is paid (payments' pending→paid transaction)."""
     return bool(
-        PointsMallExchange.objects.filter(order_id=order_id, status=E.HELD).update(status=E.DONE)
+        PointsMallExchange.objects.filter(
+            order_id=order_id, status=PointsMallExchange.Status.HELD
+        ).update(status=PointsMallExchange.Status.DONE)
     )
 
 
@@ -164,13 +168,21 @@ def _order_exchange_close(*, order_id: int, from_statuses: tuple[str, ...], to: 
 def points_mall_order_release(*, order_id: int) -> bool:
     """The unpaid order was cancelled or expired: the item's stock comes back (once). The points
     come back with the order's own points refund ("order:<no>")."""
-    return _order_exchange_close(order_id=order_id, from_statuses=(E.HELD,), to=E.RELEASED)
+    return _order_exchange_close(
+        order_id=order_id,
+        from_statuses=(PointsMallExchange.Status.HELD,),
+        to=PointsMallExchange.Status.RELEASED,
+    )
 
 
 def points_mall_order_refunded(*, order_id: int) -> bool:
     """The paid order was fully refunded: the item's stock comes back (once) and the exchange no
     longer counts against the member's limit."""
-    return _order_exchange_close(order_id=order_id, from_statuses=(E.HELD, E.DONE), to=E.REFUNDED)
+    return _order_exchange_close(
+        order_id=order_id,
+        from_statuses=(PointsMallExchange.Status.HELD, PointsMallExchange.Status.DONE),
+        to=PointsMallExchange.Status.REFUNDED,
+    )
 
 
 @transaction.atomic(durable=True)
@@ -184,10 +196,6 @@ def points_mall_coupon_exchange(
     PointsInsufficient, and the coupon service's CouponNotFound / CouponExpired / CouponSoldOut
     (nothing is written then).
     """
-    from members.points import points_spend
-
-    from .coupons import coupon_issue
-
     Member.objects.select_for_update().filter(pk=member.pk).values_list("pk").get()
     existing = PointsMallExchange.objects.filter(member=member, client_token=client_token).first()
     if existing is not None:
@@ -203,7 +211,7 @@ def points_mall_coupon_exchange(
         quantity=1,
         points=item.points,
         client_token=client_token,
-        status=E.DONE,
+        status=PointsMallExchange.Status.DONE,
     )
     points_spend(member_id=member.pk, points=item.points, reference=f"points_mall:{exchange.pk}")
     coupon = coupon_issue(

@@ -32,8 +32,6 @@ from orders.tests.factories import AddressFactory
 
 pytestmark = pytest.mark.django_db
 
-K = Campaign.Kind
-
 
 def window(**fields):
     now = timezone.now()
@@ -44,7 +42,7 @@ def manjian(**fields):
     return campaign_create(
         **window(
             name="满300减50，满500减100",
-            kind=K.FULL_REDUCTION,
+            kind=Campaign.Kind.FULL_REDUCTION,
             tiers=[TierInput(30000, reduce_fen=5000), TierInput(50000, reduce_fen=10000)],
         )
         | fields
@@ -55,7 +53,7 @@ def limited(sku, *, price_fen=None, rate_bp=None, limit=0, **fields):
     return campaign_create(
         **window(
             name="限时折扣",
-            kind=K.LIMITED_TIME,
+            kind=Campaign.Kind.LIMITED_TIME,
             items=[
                 ItemInput(
                     sku_id=sku.pk, price_fen=price_fen, rate_bp=rate_bp, limit_per_member=limit
@@ -235,7 +233,7 @@ def test_n_for_price_and_buy_gift_exact_to_the_fen(client, address, member):
     bundle = campaign_create(
         **window(
             name="任选3件99元",
-            kind=K.N_FOR_PRICE,
+            kind=Campaign.Kind.N_FOR_PRICE,
             scope=Campaign.Scope.CATEGORIES,
             category_ids=[tea_category.pk],
             bundle_quantity=3,
@@ -245,7 +243,7 @@ def test_n_for_price_and_buy_gift_exact_to_the_fen(client, address, member):
     gift = campaign_create(
         **window(
             name="买二送一",
-            kind=K.BUY_GIFT,
+            kind=Campaign.Kind.BUY_GIFT,
             scope=Campaign.Scope.PRODUCTS,
             product_ids=[cup.product_id],
             buy_quantity=2,
@@ -298,12 +296,12 @@ def test_campaign_ended_early_is_gone_and_not_taken_by_a_stale_price(client, add
 
 def test_campaign_create_validates():
     with pytest.raises(CampaignInvalid):
-        campaign_create(**window(name="x", kind=K.FULL_REDUCTION))
+        campaign_create(**window(name="x", kind=Campaign.Kind.FULL_REDUCTION))
     with pytest.raises(CampaignInvalid):
         campaign_create(
             **window(
                 name="x",
-                kind=K.FULL_REDUCTION,
+                kind=Campaign.Kind.FULL_REDUCTION,
                 is_repeat=True,
                 tiers=[TierInput(100, reduce_fen=1), TierInput(200, reduce_fen=2)],
             )
@@ -311,7 +309,12 @@ def test_campaign_create_validates():
     now = timezone.now()
     with pytest.raises(CampaignInvalid):
         campaign_create(
-            name="x", kind=K.BUY_GIFT, starts_at=now, ends_at=now, buy_quantity=1, gift_quantity=1
+            name="x",
+            kind=Campaign.Kind.BUY_GIFT,
+            starts_at=now,
+            ends_at=now,
+            buy_quantity=1,
+            gift_quantity=1,
         )
 
 
@@ -378,7 +381,7 @@ def test_campaigns_api_lists_running_ones(django_assert_num_queries):
     campaign_create(
         **window(
             name="未开始",
-            kind=K.BUY_GIFT,
+            kind=Campaign.Kind.BUY_GIFT,
             buy_quantity=1,
             gift_quantity=1,
             starts_at=timezone.now() + timedelta(hours=1),
@@ -447,7 +450,7 @@ def test_buy_gift_of_another_sku_adds_a_free_line_while_stock_lasts(client, addr
     gift = campaign_create(
         **window(
             name="买2赠杯",
-            kind=K.BUY_GIFT,
+            kind=Campaign.Kind.BUY_GIFT,
             scope=Campaign.Scope.PRODUCTS,
             product_ids=[tea.product_id],
             buy_quantity=2,
@@ -485,7 +488,7 @@ def test_a_gift_of_the_bought_sku_leaves_the_bought_units_first(client, address,
     campaign_create(
         **window(
             name="买2赠1同款",
-            kind=K.BUY_GIFT,
+            kind=Campaign.Kind.BUY_GIFT,
             scope=Campaign.Scope.PRODUCTS,
             product_ids=[tea.product_id],
             buy_quantity=2,

@@ -31,7 +31,7 @@ def test_create_a_template_with_scope_ids(admin_client):
             "is_active": "on",
             "threshold_fen": "0",
             "amount_fen": "0",
-            "rate_permille": "850",
+            "rate_bp": "8500",
             "cap_fen": "2000",
             "scope": "categories",
             "categories": [category.pk],

@@ -130,7 +130,7 @@ def test_coupons_for_checkout_say_which_apply_and_why_not(client, member):
     tea_only = give(
         kind="discount",
         threshold_fen=0,
-        rate_permille=800,
+        rate_bp=8000,
         cap_fen=0,
         scope="categories",
         category_ids=[tea_category.parent_id],

@@ -29,8 +29,6 @@ from orders.services import order_close_if_unpaid
 from orders.tests.factories import AddressFactory
 from payments.tests.conftest import refund_and_settle
 
-S = Coupon.Status
-
 
 class CouponOnlyProvider:
     """The chosen coupon alone (no auto-pick), judged by coupon_evaluate, locked on commit."""
@@ -123,7 +121,7 @@ def test_coupon_locked_by_the_order_and_back_on_cancel(shop):
     ]
     order = Order.objects.get(no=response.json()["no"])
     coupon.refresh_from_db()
-    assert (coupon.status, coupon.order_id) == (S.LOCKED, order.pk)
+    assert (coupon.status, coupon.order_id) == (Coupon.Status.LOCKED, order.pk)
     # the same coupon cannot go to a second order
     again = shop["client"].post("/api/v1/checkout/preview", order_body(shop, coupon), format="json")
     assert (again.status_code, again.json()["code"]) == (409, "coupon_unavailable")
@@ -131,7 +129,7 @@ def test_coupon_locked_by_the_order_and_back_on_cancel(shop):
     cancel = shop["client"].post(f"/api/v1/orders/{order.no}/cancel", {}, format="json")
     assert cancel.status_code == 200, cancel.content
     coupon.refresh_from_db()
-    assert (coupon.status, coupon.order_id) == (S.UNUSED, None)
+    assert (coupon.status, coupon.order_id) == (Coupon.Status.UNUSED, None)
 
 
 @pytest.mark.django_db
@@ -147,7 +145,7 @@ def test_coupon_back_on_expiry_or_expired_if_its_time_is_over(shop):
         assert order_close_if_unpaid(order_id=order.pk, now=order.expires_at + timedelta(hours=1))
     keeps.refresh_from_db()
     ends.refresh_from_db()
-    assert (keeps.status, ends.status) == (S.UNUSED, S.EXPIRED)
+    assert (keeps.status, ends.status) == (Coupon.Status.UNUSED, Coupon.Status.EXPIRED)
 
 
 @pytest.mark.django_db
@@ -180,7 +178,11 @@ def test_paid_used_once_spend_reward_once_and_returned_on_full_refund(
     # then
     coupon.refresh_from_db()
     template.refresh_from_db()
-    assert (coupon.status, coupon.order_id, template.used_count) == (S.USED, order.pk, 1)
+    assert (coupon.status, coupon.order_id, template.used_count) == (
+        Coupon.Status.USED,
+        order.pk,
+        1,
+    )
     assert coupon.used_at is not None
     rewards = Coupon.objects.filter(template=reward, member=shop["member"])
     assert list(rewards.values_list("source", "source_ref")) == [("spend", f"order:{order.pk}")]
@@ -199,8 +201,8 @@ def test_paid_used_once_spend_reward_once_and_returned_on_full_refund(
     coupon.refresh_from_db()
     template.refresh_from_db()
     assert order.status == "closed"
-    assert (coupon.status, coupon.order_id, template.used_count) == (S.UNUSED, None, 0)
-    assert list(rewards.values_list("status", flat=True)) == [S.REVOKED]
+    assert (coupon.status, coupon.order_id, template.used_count) == (Coupon.Status.UNUSED, None, 0)
+    assert list(rewards.values_list("status", flat=True)) == [Coupon.Status.REVOKED]
     expired_tab = client.get("/api/v1/me/coupons", {"status": "expired"}).json()
     assert [(c["id"], c["status"]) for c in expired_tab["results"]] == [
         (rewards.get().pk, "revoked")
@@ -231,7 +233,11 @@ def test_through_the_promotion_provider_the_best_coupon_is_picked_and_locked(sho
     order = Order.objects.get(no=response.json()["no"])
     best.refresh_from_db()
     small.refresh_from_db()
-    assert (best.status, best.order_id, small.status) == (S.LOCKED, order.pk, S.UNUSED)
+    assert (best.status, best.order_id, small.status) == (
+        Coupon.Status.LOCKED,
+        order.pk,
+        Coupon.Status.UNUSED,
+    )
     # a coupon the order cannot use, chosen explicitly, is refused with the reason
     _, far = issue(shop, threshold_fen=50000)
     refused = client.post(
@@ -242,4 +248,4 @@ def test_through_the_promotion_provider_the_best_coupon_is_picked_and_locked(sho
     # cancelled: the coupon is back
     client.post(f"/api/v1/orders/{order.no}/cancel", {}, format="json")
     best.refresh_from_db()
-    assert best.status == S.UNUSED
+    assert best.status == Coupon.Status.UNUSED

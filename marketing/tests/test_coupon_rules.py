@@ -64,21 +64,21 @@ def test_full_reduction_never_exceeds_what_is_left():
 @pytest.mark.parametrize(
     ("goods", "rate", "cap", "expected"),
     [
-        (1999, 850, 0, 300),  # 1999 × 15% = 299.85 → 300
-        (1990, 850, 0, 299),  # 298.5 → 299 (half up)
-        (1, 500, 0, 1),  # 0.5 → 1: half up, still capped by the goods
-        (100000, 850, 5000, 5000),  # 15000 capped at 50 元
-        (3333, 990, 0, 33),  # 33.33 → 33
+        (1999, 8500, 0, 300),  # 1999 × 15% = 299.85 → 300
+        (1990, 8500, 0, 299),  # 298.5 → 299 (half up)
+        (1, 5000, 0, 1),  # 0.5 → 1: half up, still capped by the goods
+        (100000, 8500, 5000, 5000),  # 15000 capped at 50 元
+        (3333, 9900, 0, 33),  # 33.33 → 33
     ],
 )
 def test_discount_rate_rounds_half_up_to_the_fen_and_is_capped(goods, rate, cap, expected):
-    c = coupon(kind="discount", rate_permille=rate, cap_fen=cap)
+    c = coupon(kind="discount", rate_bp=rate, cap_fen=cap)
     assert coupon_evaluate(c, [Line(1, 1, goods, 1)]).amount_fen == expected
 
 
 def test_discount_rate_on_goods_left_after_earlier_discounts():
     line = Line(1, 1, 10000, 1, discount_fen=2000, discount_parts=(("full_reduction", 2000),))
-    c = coupon(kind="discount", rate_permille=800)
+    c = coupon(kind="discount", rate_bp=8000)
     assert coupon_evaluate(c, [line]).amount_fen == 1600
 
 

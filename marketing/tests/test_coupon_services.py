@@ -38,7 +38,6 @@ from marketing.tests.coupon_factories import CouponTemplateFactory
 from members.tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
-S = Coupon.Status
 
 
 @pytest.fixture
@@ -52,7 +51,7 @@ def test_claim_issues_a_coupon_with_the_fixed_window(member):
     # when
     coupon = coupon_claim(member_id=member.pk, template_id=template.pk)
     # then
-    assert (coupon.status, coupon.source, coupon.member_slot) == (S.UNUSED, "claim", 1)
+    assert (coupon.status, coupon.source, coupon.member_slot) == (Coupon.Status.UNUSED, "claim", 1)
     assert (coupon.valid_from, coupon.valid_until) == (template.starts_at, template.ends_at)
     template.refresh_from_db()
     assert template.issued_count == 1
@@ -215,14 +214,14 @@ def test_usable_load_is_one_query_and_one_for_the_templates(member, django_asser
     now = timezone.now()
     with django_assert_num_queries(1):  # most members at a checkout: no coupon
         assert coupons_usable_load(member_id=member.pk, now=now) == []
-    template = CouponTemplateFactory(kind="discount", rate_permille=850, cap_fen=2000)
+    template = CouponTemplateFactory(kind="discount", rate_bp=8500, cap_fen=2000)
     for _ in range(3):
         coupons_issue(template_id=template.pk, member_ids=[member.pk])
     later = CouponTemplateFactory(starts_at=now + timedelta(days=1))
     coupons_issue(template_id=later.pk, member_ids=[member.pk])
     with django_assert_num_queries(2):
         loaded = coupons_usable_load(member_id=member.pk, now=now)
-    assert [(c.kind, c.rate_permille, c.cap_fen) for c in loaded] == [("discount", 850, 2000)] * 3
+    assert [(c.kind, c.rate_bp, c.cap_fen) for c in loaded] == [("discount", 8500, 2000)] * 3
 
 
 def test_coupon_data_for_member_says_why_not(member):
@@ -257,20 +256,20 @@ def test_lock_use_release_and_return(member):
     # order 1 cancelled: back to unused
     assert coupon_release_for_order(order_id=1, now=now) == 1
     coupon.refresh_from_db()
-    assert (coupon.status, coupon.order_id) == (S.UNUSED, None)
+    assert (coupon.status, coupon.order_id) == (Coupon.Status.UNUSED, None)
     # order 2 takes it and is paid: used once, however often the hook runs
     coupon_lock_for_order(coupon_id=coupon.pk, member_id=member.pk, order_id=2, now=now)
     assert coupon_mark_used_for_order(order_id=2) == 1
     assert coupon_mark_used_for_order(order_id=2) == 0
     coupon.refresh_from_db()
     template.refresh_from_db()
-    assert (coupon.status, coupon.order_id, template.used_count) == (S.USED, 2, 1)
+    assert (coupon.status, coupon.order_id, template.used_count) == (Coupon.Status.USED, 2, 1)
     # refunded in full: returned while valid, no longer counted as used
     assert coupon_return_for_refunded_order(order_id=2, now=now) == 1
     assert coupon_return_for_refunded_order(order_id=2, now=now) == 0
     coupon.refresh_from_db()
     template.refresh_from_db()
-    assert (coupon.status, coupon.order_id, template.used_count) == (S.UNUSED, None, 0)
+    assert (coupon.status, coupon.order_id, template.used_count) == (Coupon.Status.UNUSED, None, 0)
 
 
 def test_release_after_the_coupon_expired_marks_it_expired(member):
@@ -280,7 +279,7 @@ def test_release_after_the_coupon_expired_marks_it_expired(member):
     coupon_lock_for_order(coupon_id=coupon.pk, member_id=member.pk, order_id=3, now=now)
     coupon_release_for_order(order_id=3, now=now + timedelta(minutes=30))
     coupon.refresh_from_db()
-    assert coupon.status == S.EXPIRED
+    assert coupon.status == Coupon.Status.EXPIRED
 
 
 def test_exchange_template_data(member):

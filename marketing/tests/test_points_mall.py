@@ -20,8 +20,6 @@ from orders.services import order_cancel
 from orders.tests.factories import AddressFactory
 from payments.tests.conftest import refund_and_settle
 
-E = PointsMallExchange.Status
-
 
 def _points(member_id):
     return Member.objects.values_list("points_balance", flat=True).get(pk=member_id)
@@ -90,7 +88,11 @@ def test_sku_exchange_with_cash_is_paid_and_refunded_like_any_order(
     )
     exchange = PointsMallExchange.objects.get(order_id=order.pk)
     sku_item.refresh_from_db()
-    assert (exchange.status, exchange.points, sku_item.stock) == (E.HELD, 1000, 4)
+    assert (exchange.status, exchange.points, sku_item.stock) == (
+        PointsMallExchange.Status.HELD,
+        1000,
+        4,
+    )
     assert _points(member_id) == 4000
 
     # when: the shopper pays the cash part through WeChat
@@ -100,7 +102,7 @@ def test_sku_exchange_with_cash_is_paid_and_refunded_like_any_order(
 
     # then
     exchange.refresh_from_db()
-    assert exchange.status == E.DONE
+    assert exchange.status == PointsMallExchange.Status.DONE
 
     # when: the whole order is refunded
     wechat_sim.control("POST", "faults", json={"refund_delay_s": 0})
@@ -118,7 +120,11 @@ def test_sku_exchange_with_cash_is_paid_and_refunded_like_any_order(
     exchange.refresh_from_db()
     sku_item.refresh_from_db()
     assert order.status == "closed"
-    assert (exchange.status, sku_item.stock, sku_item.exchanged_count) == (E.REFUNDED, 5, 0)
+    assert (exchange.status, sku_item.stock, sku_item.exchanged_count) == (
+        PointsMallExchange.Status.REFUNDED,
+        5,
+        0,
+    )
     assert _points(member_id) == 5000
     _, again = _order(client, sku_item, address)
     assert again.status_code == 201, again.content
@@ -135,7 +141,10 @@ def test_cancelled_exchange_gives_back_stock_and_points(shopper, sku_item):
 
     # then
     sku_item.refresh_from_db()
-    assert PointsMallExchange.objects.get(order_id=order.pk).status == E.RELEASED
+    assert (
+        PointsMallExchange.objects.get(order_id=order.pk).status
+        == PointsMallExchange.Status.RELEASED
+    )
     assert (sku_item.stock, _points(member_id)) == (5, 5000)
 
 
@@ -280,4 +289,7 @@ def test_a_points_only_item_picked_up_costs_nothing_and_is_paid_at_once(shopper)
     assert client.post(f"/api/v1/orders/{no}/pay", {}, format="json").json() == {"paid": True}
     assert Order.objects.get(no=no).status == "paid"
     assert _points(member_id) == 5000 - 2000
-    assert PointsMallExchange.objects.get(order_id=Order.objects.get(no=no).pk).status == E.DONE
+    assert (
+        PointsMallExchange.objects.get(order_id=Order.objects.get(no=no).pk).status
+        == PointsMallExchange.Status.DONE
+    )

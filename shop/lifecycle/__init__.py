@@ -1,0 +1,1 @@
+"""Lifecycle use cases that read orders and act through the lower apps' services."""
