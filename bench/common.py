@@ -1,12 +1,17 @@
 """Shared machinery of the benchmarks (bench/*.py; `make bench` runs them all).
 
-Every figure is a ratio to the bare endpoint (/_bench/bare: a DRF view doing one query) served
-the same way in the same run, so the numbers compare across machines. The pieces:
+Every figure is a ratio to two baselines measured in the same run with the same client, so the
+numbers compare across machines: the in-stack bare endpoint (/_bench/bare: a DRF view doing one
+query inside our project, its middleware and settings), and the truly bare application
+(bench/bare_app.py: one file, no middleware, no authentication, the JSON renderer only, one
+`SELECT 1` on a persistent connection), the ceiling of a DRF endpoint on this machine. The pieces:
 
 - `django_setup()`: this process uses the benchmark database (`mall_bench`, created if missing,
   migrated; DATABASE_URL overrides) and Redis db 13, with production-like settings (DEBUG off).
 - `Server`: gunicorn serving mall.wsgi on a free port, as a subprocess with the same settings,
   2 sync workers, persistent database connections (DB_CONN_MAX_AGE=600), BENCH_ENDPOINTS on.
+- `BareApp`: gunicorn serving bench/bare_app.py the same way (workers, class, flags);
+  `bare_app_load()` starts it, loads it like `load()` does and stops it.
 - `load()`: N concurrent keep-alive clients for a while; requests/s and latency percentiles.
   It uses wrk when installed (C, one thread: it leaves the server the CPU), else a Python client
   in worker processes (so the client's GIL does not cap the server). Bare and targets are
@@ -144,6 +149,9 @@ def free_port() -> int:
 class Server:
     """gunicorn serving mall.wsgi in a subprocess (use as a context manager)."""
 
+    app = "mall.wsgi"
+    ready_path = "/_bench/bare"
+
     def __init__(
         self,
         *,
@@ -167,7 +175,7 @@ class Server:
     def __enter__(self) -> "Server":
         command = [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "mall.wsgi",
+            self.app,
             "--bind",
             f"127.0.0.1:{self.port}",
             "--workers",
@@ -183,19 +191,22 @@ class Server:
         ]
         if self.worker_class == "gthread":
             command += ["--threads", str(self.threads)]
-        env = {**os.environ, **bench_env(), **self.extra_env}
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.environment())
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
+                raise RuntimeError(f"gunicorn {self.app} exited with {self.process.returncode}")
             try:
-                if requests.get(self.base_url + "/_bench/bare", timeout=2).status_code == 200:
+                if requests.get(self.base_url + self.ready_path, timeout=2).status_code == 200:
                     return self
             except requests.RequestException:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         self.__exit__()
-        raise RuntimeError("gunicorn did not answer /_bench/bare within 30 s")
+        raise RuntimeError(f"gunicorn {self.app} did not answer {self.ready_path} within 30 s")
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **bench_env(), **self.extra_env}
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -205,6 +216,61 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+class BareApp(Server):
+    """gunicorn serving bench/bare_app.py, the truly bare baseline, with the same workers, worker
+    class and flags as `Server`, on its own port, against the same database."""
+
+    app = "bench.bare_app:application"
+    ready_path = "/"
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        env.pop("DJANGO_SETTINGS_MODULE", None)  # it configures its own settings
+        env["BARE_DATABASE_URL"] = env["DATABASE_URL"]
+        return env
+
+
+def bare_app_load(
+    *,
+    clients: int = CLIENTS,
+    seconds: float = SECONDS,
+    warmup_seconds: float = WARMUP_SECONDS,
+    name: str = "truly bare app (SELECT 1)",
+) -> "LoadResult":
+    """Start the truly bare app, measure it with `load()` (the same client, connections and
+    duration as the figure it is compared with), stop it. Call it while our own server is
+    stopped, so both are measured on an otherwise idle machine."""
+    bare_app_note()
+    with BareApp() as app:
+        return load(
+            name,
+            app.base_url,
+            [BareApp.ready_path],
+            clients=clients,
+            seconds=seconds,
+            warmup_seconds=warmup_seconds,
+        )
+
+
+def bare_app_note() -> None:
+    """Say so when the Python client measures the truly bare app: on a small machine it runs out
+    of CPU before that app does, and the ratios to it come out flattering."""
+    if _client_kind() != "wrk":
+        print(
+            "note: the Python load client caps the truly bare app on a small machine; "
+            "its ratios are meaningful with wrk",
+            flush=True,
+        )
+
+
+def ratio(value: float, base: float) -> float:
+    return value / base if base else 0.0
+
+
+def goal_verdict(value: float, goal: float) -> str:
+    return "ok" if value >= goal else "BELOW GOAL"
 
 
 @dataclass(frozen=True)
@@ -229,9 +295,9 @@ def _client_kind() -> str:
     return "wrk" if shutil.which("wrk") else "python"
 
 
-def client_describe() -> str:
+def client_describe(clients: int = CLIENTS, seconds: float = SECONDS) -> str:
     kind = _client_kind()
-    return f"{kind} ({CLIENTS} connections, {SECONDS:g} s after {WARMUP_SECONDS:g} s warm-up)"
+    return f"{kind} ({clients} connections, {seconds:g} s after {WARMUP_SECONDS:g} s warm-up)"
 
 
 _WRK_SCRIPT = """

@@ -12,18 +12,24 @@ gunicorn (common.Server: 2 sync workers) in one run:
 2. the admitted buyers place their orders (POST /api/v1/orders with promotion flash) and pay them
    through the simulator (not timed);
 3. sustained admission: the buyers keep asking for BENCH_SECONDS (answers: their admission again,
-   sold out or limit reached, each the full path) and, with the same client, the bare DRF view
-   (/_bench/bare, one query) for as long, in halves ordered bare, admission, admission, bare.
+   sold out or limit reached, each the full path) and, with the same client (wrk when installed,
+   else the Python clients), the bare DRF view (/_bench/bare, one query) for as long, in halves
+   ordered bare, admission, admission, bare;
+4. then, our server stopped, the truly bare app (bench/bare_app.py: one file, no middleware, one
+   `SELECT 1`) with the same client, connections and duration (two halves after a warm-up).
 It prints admitted, orders created, oversold (units in flash orders and takes beyond the item's
-flash stock: must be 0), the admission requests/s and their ratio to the bare view.
-Goal (DESIGN.md): admission ≥ 0.7× the bare view, 0 oversold.
+flash stock: must be 0), the admission requests/s and their ratios to both bare baselines.
+Goal (DESIGN.md): admission ≥ 0.7× the in-stack bare view, 0 oversold.
 """
 
 import argparse
 import http.client
 import json
 import multiprocessing
+import os
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -239,17 +245,98 @@ def _figures(
 
 
 def merged(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Parts of one measure put together: exact percentiles when the parts kept their
+    latencies (the Python client), else (wrk) the mean of the parts' percentiles."""
     statuses: dict[int, int] = {}
     for part in parts:
         for status, count in part["statuses"].items():
             statuses[status] = statuses.get(status, 0) + count
-    return _figures(
-        statuses=statuses,
-        admitted=[],
-        latencies=[x for part in parts for x in part["latencies"]],
-        errors=sum(part["errors"] for part in parts),
-        seconds=sum(part["seconds"] for part in parts),
+    if all("latencies" in part for part in parts):
+        return _figures(
+            statuses=statuses,
+            admitted=[],
+            latencies=[x for part in parts for x in part["latencies"]],
+            errors=sum(part["errors"] for part in parts),
+            seconds=sum(part["seconds"] for part in parts),
+        )
+    requests = sum(part["requests"] for part in parts)
+    seconds = sum(part["seconds"] for part in parts)
+    return {
+        "statuses": statuses,
+        "requests": requests,
+        "errors": sum(part["errors"] for part in parts),
+        "seconds": seconds,
+        "rps": requests / seconds if seconds else 0.0,
+        "p50_ms": sum(part["p50_ms"] for part in parts) / len(parts),
+        "p99_ms": sum(part["p99_ms"] for part in parts) / len(parts),
+    }
+
+
+_WRK_LOOP_SCRIPT = r"""
+local jobs = {%(jobs)s}
+local counter = 0
+
+function init(args)
+  counter = math.random(#jobs)
+end
+
+function request()
+  counter = counter + 1
+  local job = jobs[(counter %% #jobs) + 1]
+  local headers = {["Accept"] = "application/json"}
+  if job[3] ~= "" then headers["Authorization"] = "Token " .. job[3] end
+  if job[4] ~= "" then headers["Content-Type"] = "application/json" end
+  if job[4] == "" then return wrk.format(job[1], job[2], headers) end
+  return wrk.format(job[1], job[2], headers, job[4])
+end
+
+function done(summary, latency, requests)
+  -- Answers of 409 (sold out, limit reached) are answers: only transport failures count.
+  io.write(string.format(
+    "WRKJSON {\"requests\": %%d, \"duration_us\": %%d, \"errors\": %%d, "
+    .. "\"p50\": %%d, \"p95\": %%d, \"p99\": %%d}\n",
+    summary.requests, summary.duration,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def _wrk_loop(base_url: str, jobs: list[tuple[Any, ...]], seconds: float) -> dict[str, Any]:
+    """wrk (C, one thread) cycling `jobs` over BENCH_CLIENTS keep-alive connections."""
+    entries = ", ".join(
+        "{" + ", ".join(common._lua_string(str(field or "")) for field in job) + "}" for job in jobs
     )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(_WRK_LOOP_SCRIPT % {"jobs": entries})
+    try:
+        completed = subprocess.run(
+            [
+                *("wrk", "-t1", f"-c{common.CLIENTS}", f"-d{max(1, round(seconds))}s"),
+                *("--timeout", "30s", "-s", handle.name, base_url),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        os.unlink(handle.name)
+    result = common.wrk_result(completed.stdout)
+    return result | {"statuses": {}, "rps": common.ratio(result["requests"], result["seconds"])}
+
+
+def loop(base_url: str, jobs: list[tuple[Any, ...]], seconds: float) -> dict[str, Any]:
+    """Cycle `jobs` for `seconds` with the benchmarks' load client: wrk when installed (it
+    leaves the server the CPU, and does not cap the truly bare app), else the Python clients."""
+    if common._client_kind() == "wrk":
+        return _wrk_loop(base_url, jobs, seconds)
+    return hammer(base_url, jobs, mode="loop", seconds=seconds)
+
+
+def client_describe() -> str:
+    if common._client_kind() == "wrk":
+        return f"wrk, {common.CLIENTS} keep-alive connections"
+    return f"{common.CLIENTS} keep-alive connections ({PROCESSES} Python client processes)"
 
 
 def order_place(base_url: str, sim_url: str, token: str, item_id: int, sku_id: int) -> str:
@@ -364,27 +451,34 @@ def main() -> None:
                     )
                 )
             if common.WARMUP_SECONDS > 0:
-                hammer(server.base_url, jobs, mode="loop", seconds=common.WARMUP_SECONDS)
+                loop(server.base_url, jobs, common.WARMUP_SECONDS)
             # A-B-B-A halves: a machine whose load drifts during the run weighs on both alike.
             bare_jobs = [("GET", "/_bench/bare", None, None)]
             half = args.seconds / 2
             parts = [
-                hammer(server.base_url, bare_jobs, mode="loop", seconds=half),
-                hammer(server.base_url, jobs, mode="loop", seconds=half),
-                hammer(server.base_url, jobs, mode="loop", seconds=half),
-                hammer(server.base_url, bare_jobs, mode="loop", seconds=half),
+                loop(server.base_url, bare_jobs, half),
+                loop(server.base_url, jobs, half),
+                loop(server.base_url, jobs, half),
+                loop(server.base_url, bare_jobs, half),
             ]
             bare = merged(parts[0], parts[3])
             sustained = merged(parts[1], parts[2])
             described = server.describe()
+    common.bare_app_note()
+    with common.BareApp() as app:
+        truly_jobs = [("GET", common.BareApp.ready_path, None, None)]
+        if common.WARMUP_SECONDS > 0:
+            loop(app.base_url, truly_jobs, common.WARMUP_SECONDS)
+        truly_bare = merged(*(loop(app.base_url, truly_jobs, half) for _ in range(2)))
     figures = oversold(item_id)
-    ratio = sustained["rps"] / bare["rps"] if bare["rps"] else 0.0
+    ratio = common.ratio(sustained["rps"], bare["rps"])
+    truly_ratio = common.ratio(sustained["rps"], truly_bare["rps"])
     flash_session_end(
         session_id=FlashItem.objects.values_list("session_id", flat=True).get(pk=item_id)
     )
     print(
-        f"server: {described}; load: {common.CLIENTS} keep-alive connections "
-        f"({PROCESSES} Python client processes), {args.seconds:g} s per measured part"
+        f"server: {described}; load: {client_describe()}, {args.seconds:g} s per measured part "
+        "(the rush: Python clients)"
     )
     print(
         f"buyers: {args.buyers}, flash units: {args.units}; rush: {rush['requests']} admission "
@@ -400,19 +494,24 @@ def main() -> None:
         f"pool left {figures['pool_left']}; balanced: {'yes' if figures['balanced'] else 'NO'})"
     )
     rows = [
-        ["bare DRF view (1 query)", bare["rps"], 1.0, bare["p50_ms"], bare["p99_ms"], 0],
         [
-            "flash admission (token + Lua)",
-            sustained["rps"],
-            ratio,
-            sustained["p50_ms"],
-            sustained["p99_ms"],
-            sustained["errors"],
-        ],
+            *(name, part["rps"], common.ratio(part["rps"], bare["rps"])),
+            *(common.ratio(part["rps"], truly_bare["rps"]), part["p50_ms"], part["p99_ms"]),
+            part["errors"],
+        ]
+        for name, part in (
+            ("truly bare app (SELECT 1)", truly_bare),
+            ("bare DRF view (1 query)", bare),
+            ("flash admission (token + Lua)", sustained),
+        )
     ]
-    print(common.table(["endpoint", "req/s", "× bare", "p50 ms", "p99 ms", "errors"], rows))
+    headers = ["endpoint", "req/s", "× bare", "× truly bare", "p50 ms", "p99 ms", "errors"]
+    print(common.table(headers, rows))
     verdict = "ok" if ratio >= GOAL and figures["oversold"] == 0 else "BELOW GOAL"
-    print(f"admission: {ratio:.2f}× bare, goal ≥ {GOAL} with 0 oversold: {verdict}")
+    print(
+        f"admission: {ratio:.2f}× bare, goal ≥ {GOAL} with 0 oversold: {verdict}; "
+        f"{truly_ratio:.2f}× truly bare"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""The baseline of the benchmarks: a bare DRF view doing exactly one query.
+"""The in-stack baseline of the benchmarks: a bare DRF view doing exactly one query.
 
 Mounted at /_bench/bare only when settings.BENCH_ENDPOINTS is true (bench/common.py sets it);
-every bench/*.py figure is a ratio to this view served the same way in the same run.
+every bench/*.py web figure is a ratio to this view served the same way in the same run, beside
+its ratio to the truly bare application outside our stack (bench/bare_app.py). The two differ by
+what our settings, middleware and authentication cost a one-query view.
 """
 
 from rest_framework.permissions import AllowAny
