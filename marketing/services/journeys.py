@@ -29,7 +29,7 @@ from django.utils import timezone
 from mall.db import postgresql_required
 from mall.errors import CouponExpired, CouponNotFound, CouponSoldOut
 from members.models import Member
-from members.services import subscribe_messages_queue_many
+from members.subscribe_messages import subscribe_messages_queue_many
 
 from ..models import Coupon, JourneySend
 
