@@ -7,9 +7,9 @@ changes by conditional UPDATEs. Each ledger row is unique per (kind, reference):
 event writes nothing.
 
 Lots: sign-in, tasks and manual additions vest at once; an order's points are a pending lot
-(not spendable) until the order is past the after-sales window (`points_vest_task`), shrink in
-proportion to refunds before that, and are reversed (as far as the balance allows) by refunds
-after. Each lot expires POINTS_EXPIRE_DAYS after it was earned (`points_expire_task`).
+(not spendable) until the order is past the after-sales window (shop.lifecycle.points_vesting),
+shrink in proportion to refunds before that, and are reversed (as far as the balance allows) by
+refunds after. Each lot expires POINTS_EXPIRE_DAYS after it was earned (`points_expire_task`).
 """
 
 from __future__ import annotations
@@ -134,9 +134,9 @@ def _lots_take_locked(
 
 
 def _unbacked_balance_adopt_locked(*, member_id: int) -> PointsLot | None:
-    """A balance set before points had lots (the first version kept only the column, or data
-    written straight to it) gets an opening lot for the part no lot holds, and an opening
-    ledger row that brings Σ ledger back to the balance (the balance itself does not move)."""
+    """A balance no lot holds (set before points had lots, or written straight to the column)
+    gets an opening lot for that part, and an opening ledger row that brings Σ ledger back to
+    the balance (the balance itself does not move)."""
     balance = Member.objects.filter(pk=member_id).values_list("points_balance", flat=True).get()
     backed = (
         PointsLot.objects.filter(member_id=member_id, status=PointsLot.Status.VESTED).aggregate(
