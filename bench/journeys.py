@@ -259,8 +259,8 @@ def main() -> None:
 
     from mall.celery import app
     from marketing.models import CouponTemplate
-    from members.tags import tags_auto_refresh
     from shop.lifecycle.journeys import replenish_run, winback_run
+    from shop.lifecycle.member_tags import tags_auto_refresh
 
     # Messages are queued to Redis like in production (a worker would send them), not sent.
     app.conf.task_always_eager = False

@@ -264,7 +264,7 @@ WINBACK_DORMANT_DAYS = env.int("WINBACK_DORMANT_DAYS", default=90)
 WINBACK_COUPON_TEMPLATE_ID = env.int("WINBACK_COUPON_TEMPLATE_ID", default=0)  # 0: off
 RECOMMENDATIONS_LIMIT = env.int("RECOMMENDATIONS_LIMIT", default=10)
 CELERY_BEAT_SCHEDULE["members-tags-refresh"] = {
-    "task": "members.tasks.tags_auto_refresh_task",
+    "task": "shop.tasks.tags_auto_refresh_task",
     "schedule": crontab(hour=3, minute=10),
 }
 CELERY_BEAT_SCHEDULE["marketing-journeys"] = {
@@ -272,7 +272,7 @@ CELERY_BEAT_SCHEDULE["marketing-journeys"] = {
     "schedule": crontab(hour=10, minute=0),  # a reminder arrives in the morning, not at 3 am
 }
 CELERY_BEAT_SCHEDULE["marketing-referrals-reward"] = {
-    "task": "marketing.tasks.journeys.referrals_reward_task",
+    "task": "shop.tasks.referrals_reward_task",
     "schedule": 3600.0,
 }
 
@@ -309,7 +309,7 @@ POINTS_EXPIRE_DAYS = env.int("POINTS_EXPIRE_DAYS", default=365)  # each lot, aft
 POINTS_EXPIRY_NOTICE_DAYS = env.int("POINTS_EXPIRY_NOTICE_DAYS", default=7)
 POINTS_BATCH_SIZE = env.int("POINTS_BATCH_SIZE", default=500)
 CELERY_BEAT_SCHEDULE["members-points-vest"] = {
-    "task": "members.tasks.points_vest_task",
+    "task": "shop.tasks.points_vest_task",
     "schedule": 3600.0,
 }
 CELERY_BEAT_SCHEDULE["members-points-expire"] = {

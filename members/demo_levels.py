@@ -14,11 +14,11 @@ from .signin import signin_do
 from .task_cards import task_cards_ensure
 
 LEVELS = (
-    # name, growth threshold, discount ‰, points multiplier ‰, free shipping
-    ("普通会员", 0, 1000, 1000, False),
-    ("白银会员", 500, 980, 1200, False),
-    ("黄金会员", 2000, 950, 1500, True),
-    ("钻石会员", 10000, 900, 2000, True),
+    # name, growth threshold, discount bp, points multiplier bp, free shipping
+    ("普通会员", 0, 10_000, 10_000, False),
+    ("白银会员", 500, 9800, 12_000, False),
+    ("黄金会员", 2000, 9500, 15_000, True),
+    ("钻石会员", 10000, 9000, 20_000, True),
 )
 DEMO_SHOPPER_OPENID = "demo-shopper-openid"
 
@@ -29,8 +29,8 @@ def seed_demo(stdout: Any) -> None:
             growth_threshold=threshold,
             defaults={
                 "name": name,
-                "discount_permille": discount,
-                "points_multiplier_permille": multiplier,
+                "discount_bp": discount,
+                "points_multiplier_bp": multiplier,
                 "free_shipping": free_shipping,
             },
         )

@@ -7,9 +7,9 @@ changes by conditional UPDATEs. Each ledger row is unique per (kind, reference):
 event writes nothing.
 
 Lots: sign-in, tasks and manual additions vest at once; an order's points are a pending lot
-(not spendable) until the order is past the after-sales window (`points_vest_task`), shrink in
-proportion to refunds before that, and are reversed (as far as the balance allows) by refunds
-after. Each lot expires POINTS_EXPIRE_DAYS after it was earned (`points_expire_task`).
+(not spendable) until the order is past the after-sales window (shop.lifecycle.points_vesting),
+shrink in proportion to refunds before that, and are reversed (as far as the balance allows) by
+refunds after. Each lot expires POINTS_EXPIRE_DAYS after it was earned (`points_expire_task`).
 """
 
 from __future__ import annotations
@@ -25,14 +25,12 @@ from django.utils import timezone
 
 from mall.discounts import PointsRule
 from mall.errors import PointsAdjustInvalid, PointsInsufficient
-from mall.money import mul_div_round_half_up
+from mall.money import BASIS_POINTS, mul_div_round_half_up
 
 from .models import Member, PointsLedger, PointsLot, PointsSpendPart
+from .subscribe_messages import subscribe_message_queue
 
 logger = logging.getLogger(__name__)
-
-K = PointsLedger.Kind
-L = PointsLot.Status
 
 
 def _vested_lot_create(*, member_id: int, source_key: str, points: int, now: datetime) -> PointsLot:
@@ -40,7 +38,7 @@ def _vested_lot_create(*, member_id: int, source_key: str, points: int, now: dat
     return PointsLot.objects.create(
         member_id=member_id,
         source_key=source_key,
-        status=L.VESTED,
+        status=PointsLot.Status.VESTED,
         points=points,
         remaining=points,
         earned_at=now,
@@ -114,7 +112,7 @@ def _lots_take_locked(
     lot first when first_lot_id); returns (lot, taken) pairs. The caller moves the balance."""
     lots = list(
         PointsLot.objects.select_for_update()
-        .filter(member_id=member_id, status=L.VESTED, remaining__gt=0)
+        .filter(member_id=member_id, status=PointsLot.Status.VESTED, remaining__gt=0)
         .order_by("expires_at", "id")
     )
     if first_lot_id is not None:
@@ -136,12 +134,12 @@ def _lots_take_locked(
 
 
 def _unbacked_balance_adopt_locked(*, member_id: int) -> PointsLot | None:
-    """A balance set before points had lots (the first version kept only the column, or data
-    written straight to it) gets an opening lot for the part no lot holds, and an opening
-    ledger row that brings Σ ledger back to the balance (the balance itself does not move)."""
+    """A balance no lot holds (set before points had lots, or written straight to the column)
+    gets an opening lot for that part, and an opening ledger row that brings Σ ledger back to
+    the balance (the balance itself does not move)."""
     balance = Member.objects.filter(pk=member_id).values_list("points_balance", flat=True).get()
     backed = (
-        PointsLot.objects.filter(member_id=member_id, status=L.VESTED).aggregate(
+        PointsLot.objects.filter(member_id=member_id, status=PointsLot.Status.VESTED).aggregate(
             s=Sum("remaining")
         )["s"]
         or 0
@@ -158,7 +156,7 @@ def _unbacked_balance_adopt_locked(*, member_id: int) -> PointsLot | None:
     if balance != ledger:
         PointsLedger.objects.create(
             member_id=member_id,
-            kind=K.ADJUST,
+            kind=PointsLedger.Kind.ADJUST,
             points=balance - ledger,
             balance_after=balance,
             reference=reference,
@@ -194,7 +192,7 @@ def points_earn(
             )
             _ledger_write(
                 member_id=member_id,
-                kind=K.EARN,
+                kind=PointsLedger.Kind.EARN,
                 points=points,
                 reference=source_key,
                 lot=lot,
@@ -205,42 +203,11 @@ def points_earn(
     return True
 
 
-def points_for_order_paid(*, paid_fen: int, multiplier_permille: int) -> int:
-    """Points a payment earns: POINTS_PER_YUAN_PAID per whole yuan, times the level's rate."""
+def points_for_order_paid(*, paid_fen: int, multiplier_bp: int) -> int:
+    """Points a payment earns: POINTS_PER_YUAN_PAID per whole yuan, times the level's rate
+    (basis points: 10000 = ×1)."""
     base = (paid_fen // 100) * settings.POINTS_PER_YUAN_PAID
-    return base * multiplier_permille // 1000
-
-
-def points_order_earn_locked(
-    *,
-    member_id: int,
-    order_no: str,
-    paid_fen: int,
-    multiplier_permille: int,
-    now: datetime | None = None,
-) -> PointsLot | None:
-    """A paid order's points, as a pending lot that vests after the after-sales window. Called
-    in the pending → paid transaction; a second call for the same order writes nothing."""
-    points = points_for_order_paid(paid_fen=paid_fen, multiplier_permille=multiplier_permille)
-    if points <= 0:
-        return None
-    now = now or timezone.now()
-    _member_lock(member_id)
-    try:
-        with transaction.atomic():
-            return PointsLot.objects.create(
-                member_id=member_id,
-                source_key=f"order:{order_no}",
-                order_no=order_no,
-                status=L.PENDING,
-                points=points,
-                remaining=points,
-                basis_fen=paid_fen,
-                earned_at=now,
-                expires_at=now + timedelta(days=settings.POINTS_EXPIRE_DAYS),
-            )
-    except IntegrityError:
-        return None
+    return base * multiplier_bp // BASIS_POINTS
 
 
 def points_lot_vest(*, lot_id: int, now: datetime | None = None) -> bool:
@@ -251,15 +218,15 @@ def points_lot_vest(*, lot_id: int, now: datetime | None = None) -> bool:
         member_id = PointsLot.objects.filter(pk=lot_id).values_list("member_id", flat=True).get()
         _member_lock(member_id)
         lot = PointsLot.objects.select_for_update().get(pk=lot_id)
-        if lot.status != L.PENDING:
+        if lot.status != PointsLot.Status.PENDING:
             return False
         if lot.remaining == 0:  # refunds took it all back before it vested
-            PointsLot.objects.filter(pk=lot.pk).update(status=L.CANCELLED)
+            PointsLot.objects.filter(pk=lot.pk).update(status=PointsLot.Status.CANCELLED)
             return False
-        PointsLot.objects.filter(pk=lot.pk).update(status=L.VESTED, vests_at=now)
+        PointsLot.objects.filter(pk=lot.pk).update(status=PointsLot.Status.VESTED, vests_at=now)
         _ledger_write(
             member_id=member_id,
-            kind=K.VEST,
+            kind=PointsLedger.Kind.VEST,
             points=lot.remaining,
             reference=lot.source_key,
             lot=lot,
@@ -284,7 +251,7 @@ def points_order_earn_reverse_locked(
     if lot is None or refund_fen <= 0:
         return 0
     _member_lock(member_id)
-    if _ledger_exists(K.REVERSE, reference):
+    if _ledger_exists(PointsLedger.Kind.REVERSE, reference):
         return 0
     lot = PointsLot.objects.select_for_update().get(pk=lot.pk)
     refunded = min(lot.refunded_fen + refund_fen, lot.basis_fen)
@@ -297,15 +264,15 @@ def points_order_earn_reverse_locked(
     PointsLot.objects.filter(pk=lot.pk).update(
         refunded_fen=refunded, reversed_points=F("reversed_points") + delta
     )
-    if lot.status != L.VESTED:
+    if lot.status != PointsLot.Status.VESTED:
         cut = min(delta, lot.remaining)
         PointsLot.objects.filter(pk=lot.pk).update(
             remaining=F("remaining") - cut,
-            status=L.CANCELLED if cut == lot.remaining else lot.status,
+            status=PointsLot.Status.CANCELLED if cut == lot.remaining else lot.status,
         )
         _ledger_write(
             member_id=member_id,
-            kind=K.REVERSE,
+            kind=PointsLedger.Kind.REVERSE,
             points=0,
             reference=reference,
             lot=lot,
@@ -323,7 +290,12 @@ def points_order_earn_reverse_locked(
             "points reverse %s: wanted %s, member %s had %s", reference, delta, member_id, took
         )
     _ledger_write(
-        member_id=member_id, kind=K.REVERSE, points=-took, reference=reference, lot=lot, note=note
+        member_id=member_id,
+        kind=PointsLedger.Kind.REVERSE,
+        points=-took,
+        reference=reference,
+        lot=lot,
+        note=note,
     )
     return took
 
@@ -339,7 +311,7 @@ def points_spend(*, member_id: int, points: int, reference: str) -> None:
         return
     with transaction.atomic():
         balance = _member_lock(member_id)
-        if _ledger_exists(K.SPEND, reference):
+        if _ledger_exists(PointsLedger.Kind.SPEND, reference):
             return
         if balance < points:
             raise PointsInsufficient(points=points, balance=balance)
@@ -347,7 +319,7 @@ def points_spend(*, member_id: int, points: int, reference: str) -> None:
         if sum(n for _, n in taken) != points:  # lots out of step with the balance: a bug
             raise PointsInsufficient(points=points, balance=balance)
         spend = _ledger_write(
-            member_id=member_id, kind=K.SPEND, points=-points, reference=reference
+            member_id=member_id, kind=PointsLedger.Kind.SPEND, points=-points, reference=reference
         )
         PointsSpendPart.objects.bulk_create(
             PointsSpendPart(spend=spend, lot=lot, points=n) for lot, n in taken
@@ -361,14 +333,18 @@ def points_refund(*, member_id: int, reference: str, points: int | None = None) 
     expiry get the points back and lose them at the next expiry run."""
     with transaction.atomic():
         _member_lock(member_id)
-        spend = PointsLedger.objects.filter(kind=K.SPEND, reference=reference).first()
-        if spend is None or _ledger_exists(K.REFUND, reference):
+        spend = PointsLedger.objects.filter(
+            kind=PointsLedger.Kind.SPEND, reference=reference
+        ).first()
+        if spend is None or _ledger_exists(PointsLedger.Kind.REFUND, reference):
             return 0
         total = 0
         for part in spend.parts.all():
             PointsLot.objects.filter(pk=part.lot_id).update(remaining=F("remaining") + part.points)
             total += part.points
-        _ledger_write(member_id=member_id, kind=K.REFUND, points=total, reference=reference)
+        _ledger_write(
+            member_id=member_id, kind=PointsLedger.Kind.REFUND, points=total, reference=reference
+        )
     return total
 
 
@@ -384,7 +360,10 @@ def points_adjust(*, member_id: int, points: int, reason: str, operator: str) ->
     now = timezone.now()
     with transaction.atomic():
         balance = _member_lock(member_id)
-        seq = PointsLedger.objects.filter(member_id=member_id, kind=K.ADJUST).count() + 1
+        seq = (
+            PointsLedger.objects.filter(member_id=member_id, kind=PointsLedger.Kind.ADJUST).count()
+            + 1
+        )
         reference = f"adjust:{member_id}:{seq}"
         if points > 0:
             lot = _vested_lot_create(
@@ -392,7 +371,7 @@ def points_adjust(*, member_id: int, points: int, reason: str, operator: str) ->
             )
             return _ledger_write(
                 member_id=member_id,
-                kind=K.ADJUST,
+                kind=PointsLedger.Kind.ADJUST,
                 points=points,
                 reference=reference,
                 lot=lot,
@@ -404,7 +383,7 @@ def points_adjust(*, member_id: int, points: int, reason: str, operator: str) ->
         _lots_take_locked(member_id=member_id, points=-points)
         return _ledger_write(
             member_id=member_id,
-            kind=K.ADJUST,
+            kind=PointsLedger.Kind.ADJUST,
             points=points,
             reference=reference,
             note=reason,
@@ -420,14 +399,14 @@ def points_lot_expire(*, lot_id: int, now: datetime | None = None) -> int:
         member_id = PointsLot.objects.filter(pk=lot_id).values_list("member_id", flat=True).get()
         _member_lock(member_id)
         lot = PointsLot.objects.select_for_update().get(pk=lot_id)
-        if lot.status != L.VESTED or lot.remaining == 0 or lot.expires_at > now:
+        if lot.status != PointsLot.Status.VESTED or lot.remaining == 0 or lot.expires_at > now:
             return 0
         PointsLot.objects.filter(pk=lot.pk).update(remaining=0, expired_at=now)
         # A lot can expire more than once (a refund gave points back to it after it expired).
-        n = PointsLedger.objects.filter(kind=K.EXPIRE, lot=lot).count()
+        n = PointsLedger.objects.filter(kind=PointsLedger.Kind.EXPIRE, lot=lot).count()
         _ledger_write(
             member_id=member_id,
-            kind=K.EXPIRE,
+            kind=PointsLedger.Kind.EXPIRE,
             points=-lot.remaining,
             reference=f"expire:{lot.pk}" + (f":{n + 1}" if n else ""),
             lot=lot,
@@ -440,7 +419,7 @@ def points_expired_lot_ids(*, now: datetime, after_id: int, limit: int) -> list[
     """A batch of lots due to expire, by id (the beat task walks them in constant memory)."""
     return list(
         PointsLot.objects.filter(
-            status=L.VESTED, remaining__gt=0, expires_at__lte=now, pk__gt=after_id
+            status=PointsLot.Status.VESTED, remaining__gt=0, expires_at__lte=now, pk__gt=after_id
         )
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
@@ -464,13 +443,11 @@ def points_expiry_notify_due(*, now: datetime | None = None, batch_size: int | N
     each lot is announced once (marked on the lot), and a member whose several lots (daily
     sign-ins) come due gets one message with their total, not one per lot. Batched by member
     id. Returns the messages queued."""
-    from .services import subscribe_message_queue
-
     now = now or timezone.now()
     batch_size = batch_size or settings.POINTS_BATCH_SIZE
     horizon = now + timedelta(days=settings.POINTS_EXPIRY_NOTICE_DAYS)
     due = PointsLot.objects.filter(
-        status=L.VESTED,
+        status=PointsLot.Status.VESTED,
         remaining__gt=0,
         expires_at__gt=now,
         expires_at__lte=horizon,
@@ -516,7 +493,7 @@ def points_expiry_notify_due(*, now: datetime | None = None, batch_size: int | N
 def points_pending_lots(*, after_id: int, limit: int) -> list[tuple[int, str]]:
     """A batch of pending order lots as (lot id, order no), by id."""
     return list(
-        PointsLot.objects.filter(status=L.PENDING, pk__gt=after_id)
+        PointsLot.objects.filter(status=PointsLot.Status.PENDING, pk__gt=after_id)
         .order_by("pk")
         .values_list("pk", "order_no")[:limit]
     )
@@ -535,7 +512,7 @@ def points_ledger_for_member(*, member_id: int) -> QuerySet[PointsLedger]:
 def points_pending_for_member(*, member_id: int) -> int:
     """Points earned by orders still in their after-sales window (shown, not spendable)."""
     return sum(
-        PointsLot.objects.filter(member_id=member_id, status=L.PENDING).values_list(
+        PointsLot.objects.filter(member_id=member_id, status=PointsLot.Status.PENDING).values_list(
             "remaining", flat=True
         )
     )
@@ -545,7 +522,7 @@ def points_balance_matches_ledger(*, member_id: int) -> bool:
     """Σ ledger == balance == Σ vested lots' remaining (tests and the admin use it)."""
     ledger = PointsLedger.objects.filter(member_id=member_id).aggregate(s=Sum("points"))["s"] or 0
     lots = (
-        PointsLot.objects.filter(member_id=member_id, status=L.VESTED).aggregate(
+        PointsLot.objects.filter(member_id=member_id, status=PointsLot.Status.VESTED).aggregate(
             s=Sum("remaining")
         )["s"]
         or 0
@@ -560,7 +537,6 @@ __all__ = [
     "points_expire_due",
     "points_expiry_notify_due",
     "points_lot_vest",
-    "points_order_earn_locked",
     "points_order_earn_reverse_locked",
     "points_refund",
     "points_rule_get",

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from mall.discounts import SPECIAL_PRICE_SOURCES, Adjustment, PricingChoices
-from mall.money import mul_div_round_half_up
+from mall.money import BASIS_POINTS, mul_div_round_half_up
 
 from .models import MemberLevel
 
@@ -19,7 +19,7 @@ from .models import MemberLevel
 class LoadedLevel:
     id: int
     name: str
-    discount_permille: int
+    discount_bp: int
     label: str
     free_shipping: bool = False
 
@@ -37,15 +37,15 @@ class LevelDiscountProvider:
             return None
         level = (
             MemberLevel.objects.filter(pk=level_id)
-            .only("pk", "name", "discount_permille", "free_shipping")
+            .only("pk", "name", "discount_bp", "free_shipping")
             .first()
         )
-        if level is None or (level.discount_permille >= 1000 and not level.free_shipping):
+        if level is None or (level.discount_bp >= BASIS_POINTS and not level.free_shipping):
             return None
         return LoadedLevel(
             id=level.pk,
             name=level.name,
-            discount_permille=level.discount_permille,
+            discount_bp=level.discount_bp,
             label=level.discount_label,
             free_shipping=level.free_shipping,
         )
@@ -55,7 +55,7 @@ class LevelDiscountProvider:
     ) -> list[Adjustment]:
         """One adjustment for the order: (1 − rate) × the eligible goods left, rounded half up
         once per order, allocated to the eligible lines in proportion."""
-        if loaded is None or loaded.discount_permille >= 1000:
+        if loaded is None or loaded.discount_bp >= BASIS_POINTS:
             return []
         weights = tuple(
             0
@@ -64,7 +64,7 @@ class LevelDiscountProvider:
             for line in lines
         )
         base = sum(weights)
-        amount = base - mul_div_round_half_up(base, loaded.discount_permille, 1000)
+        amount = base - mul_div_round_half_up(base, loaded.discount_bp, BASIS_POINTS)
         if amount <= 0:
             return []
         return [

@@ -2,9 +2,9 @@
 
 Who is rewarded and when: the invitee's first paid order, once it is past the after-sales window,
 rewards the inviter (REFERRAL_INVITER_POINTS) and the invitee (REFERRAL_INVITEE_POINTS); if that
-order was fully refunded the referral is cancelled. Orders belong to a higher app: the beat task
-(`marketing.tasks.journeys.referrals_reward_task`, an interface) finds the first orders and calls
-`referral_reward` / `referral_cancel` here. A→B→C: each referral row rewards its own inviter only,
+order was fully refunded the referral is cancelled. Orders belong to a higher app:
+shop.lifecycle.referral_rewards finds the first orders and calls `referral_reward` /
+`referral_cancel` here. A→B→C: each referral row rewards its own inviter only,
 so B's invite of C never rewards A.
 """
 
@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .models import InviteCode, Member, Referral
+from .points import points_earn
 
 logger = logging.getLogger(__name__)
 
@@ -120,11 +121,7 @@ def referral_reward(*, invitee_id: int, order_no: str) -> bool:
 
 def _points_award(*, member_id: int, points: int, reference: str, reason: str) -> None:
     """Award points through the points service (its ledger key `reference` is unique)."""
-    from . import points as points_service
-
-    points_service.points_earn(
-        member_id=member_id, points=points, source_key=reference, note=reason
-    )
+    points_earn(member_id=member_id, points=points, source_key=reference, note=reason)
 
 
 def referral_cancel(*, invitee_id: int, order_no: str, reason: str = "首单已退款") -> bool:

@@ -1,8 +1,5 @@
-"""Member tags: manual assignment, and the automatic tags recomputed from paid orders.
-
-The automatic tags read the orders tables (orders is a higher app): to keep the import direction,
-the recompute is raw SQL on their table names (`orders_order`), set-based, one member-id range at
-a time, so memory stays constant and each transaction short, whatever the number of members:
+"""Member tags: manual assignment, and applying the automatic tags, set-based per member-id
+range, from purchase stats the caller brings (shop.lifecycle.member_tags reads them from orders):
 
 - new          registered within TAG_NEW_DAYS
 - active_30d   a paid order within TAG_ACTIVE_DAYS
@@ -12,58 +9,21 @@ a time, so memory stays constant and each transaction short, whatever the number
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from mall.db import postgresql_required
 from mall.errors import TagNotManual
 
-from .models import Member, MemberTag, Tag
-from .services import subscribe_messages_queue_many
-
-# Orders that were paid and not fully refunded (closed) nor cancelled.
-PAID_STATUSES = ("paid", "shipped", "received", "completed")
+from . import sql
+from .models import MemberTag, Tag
+from .subscribe_messages import subscribe_messages_queue_many
 
 AUTO_TAG_NAMES = dict(Tag.AutoCode.choices)
-
-_REFRESH_SQL = """
-WITH stats AS (
-    SELECT m.id AS member_id, m.created_at,
-           max(o.paid_at) AS last_paid_at,
-           coalesce(sum(o.payable_fen), 0) AS spend_fen
-    FROM members_member m
-    LEFT JOIN orders_order o
-           ON o.member_id = m.id AND o.status = ANY(%(paid)s) AND o.paid_at IS NOT NULL
-    WHERE m.id > %(lo)s AND m.id <= %(hi)s
-    GROUP BY m.id
-), wanted AS (
-    SELECT s.member_id, t.id AS tag_id
-    FROM stats s JOIN members_tag t ON t.kind = 'auto' AND (
-           (t.code = 'new' AND s.created_at >= %(new_since)s)
-        OR (t.code = 'active_30d' AND s.last_paid_at >= %(active_since)s)
-        OR (t.code = 'dormant_90d' AND s.last_paid_at < %(dormant_before)s)
-        OR (t.code = 'high_value' AND s.spend_fen >= %(high_value_fen)s))
-), removed AS (
-    DELETE FROM members_membertag mt
-    USING members_tag t
-    WHERE mt.tag_id = t.id AND t.kind = 'auto'
-      AND mt.member_id > %(lo)s AND mt.member_id <= %(hi)s
-      AND NOT EXISTS (
-          SELECT 1 FROM wanted w WHERE w.member_id = mt.member_id AND w.tag_id = mt.tag_id)
-    RETURNING 1
-), added AS (
-    INSERT INTO members_membertag (member_id, tag_id, source, created_at)
-    SELECT member_id, tag_id, 'auto', %(now)s FROM wanted
-    ON CONFLICT (member_id, tag_id) DO NOTHING
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM removed)
-"""
 
 
 def tags_auto_ensure() -> dict[str, int]:
@@ -78,51 +38,30 @@ def tags_auto_ensure() -> dict[str, int]:
     return found
 
 
-def tags_auto_refresh(
-    *, now: datetime | None = None, batch_size: int | None = None
-) -> dict[str, int]:
-    """Recompute every member's automatic tags, one id range (`batch_size` ids) per transaction.
-    Safe to run twice or concurrently with itself (the unique (member, tag) key).
-
-    Raises: NotSupportedError on a database other than PostgreSQL (beat only)."""
-    postgresql_required("tags_auto_refresh")  # data-modifying CTEs; beat only
+def tags_auto_apply(
+    *,
+    member_id_after: int,
+    member_id_upto: int,
+    purchases: Sequence[Any],
+    now: datetime | None = None,
+) -> tuple[int, int]:
+    """Set the automatic tags of the members with member_id_after < id ≤ member_id_upto from
+    their purchases: items with member_id, last_paid_at and paid_fen (orders paid and not fully
+    refunded) of those who bought; the others bought nothing. One statement, in the caller's
+    transaction; safe to repeat (the unique (member, tag) key). Returns (added, removed)."""
     now = now or timezone.now()
-    batch_size = batch_size or settings.TAG_REFRESH_BATCH_SIZE
-    tags_auto_ensure()
-    params = {
-        "paid": list(PAID_STATUSES),
-        "new_since": now - timedelta(days=settings.TAG_NEW_DAYS),
-        "active_since": now - timedelta(days=settings.TAG_ACTIVE_DAYS),
-        "dormant_before": now - timedelta(days=settings.TAG_DORMANT_DAYS),
-        "high_value_fen": settings.TAG_HIGH_VALUE_FEN,
-        "now": now,
-    }
-    max_id = Member.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    counts = {"members": 0, "added": 0, "removed": 0}
-    lo = 0
-    while lo < max_id:
-        hi = lo + batch_size
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_REFRESH_SQL, params | {"lo": lo, "hi": hi})
-            added, removed = cursor.fetchone()
-        counts["added"] += added
-        counts["removed"] += removed
-        lo = hi
-    counts["members"] = Member.objects.count()
-    return counts
-
-
-def member_tag_add(*, member_id: int, tag_id: int) -> bool:
-    """Put a manual tag on a member; returns whether it was added (a repeat adds nothing).
-
-    Raises: TagNotManual (automatic tags are computed, not assigned).
-    """
-    if not Tag.objects.filter(pk=tag_id, kind=Tag.Kind.MANUAL).exists():
-        raise TagNotManual(tag_id=tag_id)
-    _, created = MemberTag.objects.get_or_create(
-        member_id=member_id, tag_id=tag_id, defaults={"source": MemberTag.Source.MANUAL}
+    return sql.member_tags_auto_apply(
+        lo=member_id_after,
+        hi=member_id_upto,
+        stat_member_ids=[p.member_id for p in purchases],
+        stat_last_paid_at=[p.last_paid_at for p in purchases],
+        stat_spend_fen=[p.paid_fen for p in purchases],
+        new_since=now - timedelta(days=settings.TAG_NEW_DAYS),
+        active_since=now - timedelta(days=settings.TAG_ACTIVE_DAYS),
+        dormant_before=now - timedelta(days=settings.TAG_DORMANT_DAYS),
+        high_value_fen=settings.TAG_HIGH_VALUE_FEN,
+        now=now,
     )
-    return created
 
 
 def member_tags_add(*, member_ids: list[int], tag_id: int) -> int:
@@ -194,11 +133,3 @@ def tag_subscribe_messages_queue(
                 )
             )
     return queued
-
-
-def member_tag_names(*, member_id: int) -> list[str]:
-    return list(
-        MemberTag.objects.filter(member_id=member_id)
-        .order_by("tag__kind", "tag_id")
-        .values_list("tag__name", flat=True)
-    )

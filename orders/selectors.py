@@ -10,7 +10,19 @@ from functools import cache
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Max, Prefetch, Q, QuerySet
+from django.db.models import (
+    Count,
+    Expression,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Coalesce
 
 from catalog.models import Category, Product, Sku
 from mall.db import execute_prepared, models_from_rows, select_list
@@ -597,7 +609,8 @@ def order_get_for_member(*, member: Member, no: str) -> Order:
     )
 
 
-# --- for the lifecycle journeys (shop.lifecycle.journeys), recommendations and the admin ---
+# --- orders as the member lifecycle (shop.lifecycle), recommendations and the admins read them ---
+# Orders that count as bought: paid, and not cancelled nor fully refunded (closed).
 PAID_STATUSES: tuple[str, ...] = tuple(
     status.value
     for status in (
@@ -674,3 +687,76 @@ def orders_payable_and_breakdown(*, order_ids: Iterable[int]) -> dict[int, tuple
     """{order id: (payable fen, stored price breakdown)} of these orders; one query."""
     rows = Order.objects.filter(pk__in=set(order_ids)).values_list("pk", "payable_fen", "breakdown")
     return {pk: (payable_fen, breakdown or {}) for pk, payable_fen, breakdown in rows}
+
+
+@dataclass(frozen=True)
+class MemberPurchaseStats:
+    member_id: int
+    last_paid_at: datetime
+    paid_fen: int  # Σ payable of the bought orders
+
+
+def member_purchase_stats(
+    *, member_id_after: int, member_id_upto: int
+) -> list[MemberPurchaseStats]:
+    """The purchase stats of the members with member_id_after < id ≤ member_id_upto who bought
+    anything (one grouped query; members without a row bought nothing)."""
+    rows = (
+        Order.objects.filter(
+            member_id__gt=member_id_after,
+            member_id__lte=member_id_upto,
+            status__in=PAID_STATUSES,
+            paid_at__isnull=False,
+        )
+        .order_by()
+        .values("member_id")
+        .annotate(last_paid_at=Max("paid_at"), paid_fen=Sum("payable_fen"))
+        .values_list("member_id", "last_paid_at", "paid_fen")
+    )
+    return [MemberPurchaseStats(*row) for row in rows]
+
+
+def order_nos_completed(*, order_nos: Sequence[str]) -> set[str]:
+    """Which of these orders are completed (past their after-sales window)."""
+    return set(
+        Order.objects.filter(no__in=order_nos, status=OrderStatus.COMPLETED).values_list(
+            "no", flat=True
+        )
+    )
+
+
+@dataclass(frozen=True)
+class FirstPaidOrder:
+    no: str
+    status: str
+    received_at: datetime | None
+
+
+def member_first_paid_orders(*, member_ids: Sequence[int]) -> dict[int, FirstPaidOrder]:
+    """Each member's first paid order (by payment time), for those who paid one (one query)."""
+    rows = (
+        Order.objects.filter(member_id__in=member_ids, paid_at__isnull=False)
+        .order_by("member_id", "paid_at", "id")
+        .distinct("member_id")
+        .values_list("member_id", "no", "status", "received_at")
+    )
+    return {
+        member_id: FirstPaidOrder(no=no, status=status, received_at=received_at)
+        for member_id, no, status, received_at in rows
+    }
+
+
+def member_bought_totals_annotations() -> dict[str, Expression]:
+    """Annotations of a Member queryset: orders_count and spend_fen of the bought orders (two
+    correlated subqueries, so a member list can sort by them)."""
+
+    def bought(value: Any) -> Coalesce:
+        orders = (
+            Order.objects.filter(member=OuterRef("pk"), status__in=PAID_STATUSES)
+            .order_by()
+            .values("member")
+        )
+        subquery = Subquery(orders.annotate(v=value).values("v")[:1], output_field=IntegerField())
+        return Coalesce(subquery, 0)
+
+    return {"orders_count": bought(Count("pk")), "spend_fen": bought(Sum("payable_fen"))}

@@ -8,7 +8,7 @@ from django.db.models import Sum
 
 from orders.models import Order, OrderLine
 
-from .models import Refund, RefundLine
+from .models import LedgerEntry, Refund, RefundLine
 
 
 @dataclass(frozen=True)
@@ -39,3 +39,12 @@ def order_refundable_lines(*, order: Order) -> list[RefundableLine]:
         )
         for line in lines
     ]
+
+
+def member_balance_ledger(*, member_id: int, limit: int = 100) -> list[LedgerEntry]:
+    """The member's stored-value (储值) movements, newest first (the member admin shows them)."""
+    return list(
+        LedgerEntry.objects.filter(member_id=member_id, channel=LedgerEntry.Channel.BALANCE)
+        .order_by("-id")
+        .only("occurred_at", "kind", "direction", "amount_fen", "external_key", "note")[:limit]
+    )

@@ -81,10 +81,10 @@ def test_embedded_mode_end_to_end(embedded_env: dict[str, str], tmp_path: Path) 
 BATCH_JOBS = """
 from django.db import NotSupportedError, transaction
 from members.models import Member
-from members.services import subscribe_messages_queue_many
-from members.tags import tags_auto_refresh
+from members.subscribe_messages import subscribe_messages_queue_many
+from shop.lifecycle.member_tags import tags_auto_refresh
 from marketing.services.journeys import replenish_run, winback_run
-from marketing.tasks.journeys import referrals_settle
+from shop.lifecycle.referral_rewards import referrals_settle
 
 member = Member.objects.get(openid="demo-shopper-openid")
 messages = [

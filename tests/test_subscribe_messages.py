@@ -4,7 +4,7 @@ import pytest
 from django.db import transaction
 
 from members.models import Member, SubscribeMessage
-from members.services import subscribe_message_queue
+from members.subscribe_messages import subscribe_message_queue
 
 SEND_PATH = "/cgi-bin/message/subscribe/send"
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 from mall.errors import GroupAlreadyJoined, GroupFull, GroupUnavailable, PromotionUnavailable
 from mall.money import yuan
 from members.models import Member
-from members.services import subscribe_message_queue
+from members.subscribe_messages import subscribe_message_queue
 
 from ..models import Group, GroupBuyCampaign, GroupMember
 

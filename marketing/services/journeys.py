@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from mall.errors import CouponExpired, CouponNotFound, CouponSoldOut
 from members.models import Member
-from members.services import subscribe_messages_queue_many
+from members.subscribe_messages import subscribe_messages_queue_many
 
 from ..models import Coupon, JourneySend
 from ..sql import journey_sends_coupons_set, journey_sends_insert

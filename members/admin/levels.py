@@ -20,6 +20,7 @@ from ..models import (
     TaskCard,
     TaskCompletion,
 )
+from ..tasks import member_levels_recompute_task
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -34,8 +35,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 def _levels_recompute_on_commit() -> None:
-    from ..tasks import member_levels_recompute_task
-
     transaction.on_commit(member_levels_recompute_task.delay, robust=True)
 
 
@@ -44,9 +43,9 @@ class MemberLevelAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "growth_threshold",
-        "discount_permille",
+        "discount_bp",
         "discount_label",
-        "points_multiplier_permille",
+        "points_multiplier_bp",
         "free_shipping",
         "birthday_coupon_template_id",
         "member_count",
@@ -58,13 +57,13 @@ class MemberLevelAdmin(admin.ModelAdmin):
             "权益",
             {
                 "fields": [
-                    "discount_permille",
-                    "points_multiplier_permille",
+                    "discount_bp",
+                    "points_multiplier_bp",
                     "free_shipping",
                     "birthday_coupon_template_id",
                 ],
-                "description": "折扣千分比：950 = 95折（商品金额，不含秒杀/拼团/积分商城特价）；"
-                "积分倍率千分比：1500 = 1.5 倍。包邮与生日券暂仅记录（运费由订单计价、"
+                "description": "折扣万分比：9500 = 95折（商品金额，不含秒杀/拼团/积分商城特价）；"
+                "积分倍率万分比：15000 = 1.5 倍。包邮与生日券暂仅记录（运费由订单计价、"
                 "生日券由营销旅程发放）。修改门槛后，全部会员的等级会在后台重新计算。",
             },
         ),

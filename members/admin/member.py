@@ -8,33 +8,23 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from mall.errors import DomainError
 from mall.money import yuan
+from orders.selectors import member_bought_totals_annotations
+from payments.selectors import member_balance_ledger
 
-from ..models import Member, PointsLedger, SubscribeMessage
+from ..models import Member, MemberTag, PointsLedger, SubscribeMessage
 from ..points import points_adjust
 
-# Orders that count as bought: paid and not fully refunded.
-BOUGHT_STATUSES = ("paid", "shipped", "received", "completed")
-
-
-def _orders_subquery(value: Any) -> Subquery:
-    # The admin is an interface: it may read the higher orders app.
-    from orders.models import Order
-
-    bought = (
-        Order.objects.filter(member=OuterRef("pk"), status__in=BOUGHT_STATUSES)
-        .order_by()
-        .values("member")
-    )
-    return Subquery(bought.annotate(v=value).values("v")[:1], output_field=IntegerField())
+BALANCE_LEDGER_ROWS = 100
 
 
 class PointsLedgerInline(admin.TabularInline):
@@ -54,33 +44,6 @@ class PointsLedgerInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-def _balance_inline() -> type[admin.TabularInline] | None:
-    try:
-        from payments.models import LedgerEntry
-    except ImportError:  # pragma: no cover - payments is installed with the shop
-        return None
-
-    class BalanceLedgerInline(admin.TabularInline):
-        model = LedgerEntry
-        fk_name = "member"
-        verbose_name_plural = "储值余额流水"
-        fields = ["occurred_at", "kind", "direction", "amount_fen", "external_key", "note"]
-        readonly_fields = fields
-        extra = 0
-        can_delete = False
-
-        def get_queryset(self, request: HttpRequest) -> QuerySet:
-            return super().get_queryset(request).filter(channel="balance").order_by("-id")
-
-        def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-            return False
-
-        def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-            return False
-
-    return BalanceLedgerInline
 
 
 class PointsAdjustForm(forms.Form):
@@ -117,30 +80,21 @@ class MemberAdmin(admin.ModelAdmin):
         "created_at",
         "last_login_at",
         "points_adjust_link",
+        "balance_ledger",
     ]
     exclude = ["session_key"]
-    inlines = [PointsLedgerInline, *filter(None, [_balance_inline()])]
+    inlines = [PointsLedgerInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = (
-            super()
-            .get_queryset(request)
-            .annotate(
-                orders_count=Coalesce(_orders_subquery(Count("pk")), 0),
-                spend_fen=Coalesce(_orders_subquery(Sum("payable_fen")), 0),
+        queryset = super().get_queryset(request).annotate(**member_bought_totals_annotations())
+        return queryset.prefetch_related(
+            Prefetch(
+                "member_tags", queryset=MemberTag.objects.select_related("tag").order_by("tag_id")
             )
         )
-        if hasattr(Member, "member_tags"):  # tags (members.models.tags) when installed
-            queryset = queryset.prefetch_related(
-                Prefetch("member_tags", queryset=_member_tags_queryset())
-            )
-        return queryset
 
     def get_list_filter(self, request: HttpRequest) -> list:
-        found = list(super().get_list_filter(request))
-        if hasattr(Member, "member_tags"):
-            found.append("member_tags__tag")
-        return found
+        return [*super().get_list_filter(request), "member_tags__tag"]
 
     @admin.display(description="储值余额", ordering="balance_fen")
     def balance_display(self, member: Member) -> str:
@@ -156,18 +110,43 @@ class MemberAdmin(admin.ModelAdmin):
 
     @admin.display(description="标签")
     def tags_display(self, member: Member) -> str:
-        if not hasattr(member, "member_tags"):
-            return ""
         return "、".join(item.tag.name for item in member.member_tags.all())
 
     @admin.display(description="积分调整")
     def points_adjust_link(self, member: Member) -> str:
-        from django.utils.html import format_html
-
         if not member.pk:
             return ""
         url = reverse("admin:members_member_points_adjust", args=[member.pk])
         return format_html('<a class="button" href="{}">手动调整积分</a>', url)
+
+    @admin.display(description="储值余额流水")
+    def balance_ledger(self, member: Member) -> str:
+        """The latest stored-value movements, read through the payments app's selector."""
+        if not member.pk:
+            return ""
+        entries = member_balance_ledger(member_id=member.pk, limit=BALANCE_LEDGER_ROWS)
+        if not entries:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    timezone.localtime(entry.occurred_at).strftime("%Y-%m-%d %H:%M"),
+                    entry.get_kind_display(),
+                    entry.get_direction_display(),
+                    f"¥{yuan(entry.amount_fen)}",
+                    entry.external_key,
+                    entry.note,
+                )
+                for entry in entries
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>时间</th><th>类型</th><th>方向</th><th>金额</th>"
+            "<th>外部单号</th><th>说明</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     def get_urls(self) -> list:
         return [
@@ -211,12 +190,6 @@ class MemberAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/members/points_adjust.html", context)
-
-
-def _member_tags_queryset() -> QuerySet:
-    from ..models import MemberTag
-
-    return MemberTag.objects.select_related("tag").order_by("tag_id")
 
 
 @admin.register(SubscribeMessage)

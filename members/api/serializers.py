@@ -21,7 +21,7 @@ class PhoneBindOutputSerializer(serializers.Serializer):
 class MemberLevelBriefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    discount_permille = serializers.IntegerField(help_text="950 = 95折 on goods")
+    discount_bp = serializers.IntegerField(help_text="basis points paid on goods: 9500 = 95折")
 
 
 class MemberOutputSerializer(serializers.ModelSerializer):

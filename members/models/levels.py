@@ -10,11 +10,12 @@ class MemberLevel(models.Model):
 
     name = models.CharField("等级名称", max_length=20)
     growth_threshold = models.PositiveBigIntegerField("成长值门槛", unique=True)
-    # 950 = 95折 on goods; 1000 = no discount.
-    discount_permille = models.PositiveSmallIntegerField("商品折扣(千分比)", default=1000)
+    # The rate paid on goods in basis points: 9500 = 95折; 10000 = no discount.
+    discount_bp = models.PositiveSmallIntegerField("商品折扣(万分比)", default=10_000)
     # 会员包邮: LevelDiscountProvider.apply_shipping takes the whole fee off.
     free_shipping = models.BooleanField("包邮", default=False)
-    points_multiplier_permille = models.PositiveIntegerField("积分倍率(千分比)", default=1000)
+    # Basis points: 15000 = 1.5 × the points of a payment.
+    points_multiplier_bp = models.PositiveIntegerField("积分倍率(万分比)", default=10_000)
     # A marketing coupon template id (members must not import marketing): the birthday journey
     # (marketing.services.journeys.birthday_run) issues it on the member's birthday.
     birthday_coupon_template_id = models.PositiveIntegerField("生日券模板ID", null=True, blank=True)
@@ -26,8 +27,8 @@ class MemberLevel(models.Model):
         ordering = ["growth_threshold"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(discount_permille__gte=1, discount_permille__lte=1000),
-                name="member_level_discount_permille_range",
+                condition=models.Q(discount_bp__gte=1, discount_bp__lte=10_000),
+                name="member_level_discount_bp_range",
             ),
         ]
 
@@ -36,14 +37,14 @@ class MemberLevel(models.Model):
 
     @property
     def discount_label(self) -> str:
-        """950 → "95折", 900 → "9折", 985 → "98.5折"."""
-        if self.discount_permille >= 1000:
+        """9500 → "95折", 9000 → "9折", 9850 → "98.5折"."""
+        if self.discount_bp >= 10_000:
             return "无折扣"
-        if self.discount_permille % 100 == 0:
-            return f"{self.discount_permille // 100}折"
-        if self.discount_permille % 10 == 0:
-            return f"{self.discount_permille // 10}折"
-        return f"{self.discount_permille / 10:g}折"
+        if self.discount_bp % 1000 == 0:
+            return f"{self.discount_bp // 1000}折"
+        if self.discount_bp % 100 == 0:
+            return f"{self.discount_bp // 100}折"
+        return f"{self.discount_bp / 100:g}折"
 
 
 class GrowthLog(models.Model):

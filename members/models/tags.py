@@ -1,5 +1,5 @@
 """Member tags (标签) and segments: manual ones set by the merchant, automatic ones recomputed by a
-beat task from paid orders (members.tags.tags_auto_refresh)."""
+beat task from paid orders (shop.lifecycle.member_tags.tags_auto_refresh)."""
 
 from django.db import models
 from django.db.models import Q

@@ -25,12 +25,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def levels(db):
     return (
-        MemberLevel.objects.create(name="白银会员", growth_threshold=100, discount_permille=980),
+        MemberLevel.objects.create(name="白银会员", growth_threshold=100, discount_bp=9800),
         MemberLevel.objects.create(
             name="黄金会员",
             growth_threshold=500,
-            discount_permille=950,
-            points_multiplier_permille=1500,
+            discount_bp=9500,
+            points_multiplier_bp=15000,
         ),
     )
 
@@ -100,7 +100,7 @@ def test_pay_and_refund_end_to_end_move_growth_level_and_points(
     lot = PointsLot.objects.get(source_key=f"order:{order.no}")
     assert (lot.status, lot.points, member.points_balance) == ("pending", 600, 0)
     me = shopper.client.get("/api/v1/me").json()
-    assert me["level"] == {"id": gold.pk, "name": "黄金会员", "discount_permille": 950}
+    assert me["level"] == {"id": gold.pk, "name": "黄金会员", "discount_bp": 9500}
     assert (me["growth"], me["next_level"], me["growth_gap"]) == (600, None, 0)
     assert me["points_pending"] == 600
     # when: half refunded, then the rest
@@ -200,7 +200,7 @@ def test_a_free_shipping_level_pays_no_shipping(levels, client_for_member):
     template = FreightTemplateFactory(is_default=True, charge_by="piece", free_over_fen=None)
     FreightRuleFactory(template=template, first_fee_fen=1200, extra_fee_fen=0)
     vip = MemberLevel.objects.create(
-        name="钻石会员", growth_threshold=5000, discount_permille=1000, free_shipping=True
+        name="钻石会员", growth_threshold=5000, discount_bp=10000, free_shipping=True
     )
     member = MemberFactory(level=vip, growth=6000)
     address = AddressFactory(member=member, is_default=True)
@@ -249,7 +249,7 @@ def test_level_discount_skips_special_price_lines_and_rounds_once_per_order():
         return SimpleNamespace(goods_left_fen=goods_left_fen, discount_parts=parts)
 
     lines = (line(1000, (("flash_sale", 200),)), line(333), line(777))
-    loaded = LoadedLevel(id=7, name="钻石会员", discount_permille=885, label="88.5折")
+    loaded = LoadedLevel(id=7, name="钻石会员", discount_bp=8850, label="88.5折")
     # when
     [adjustment] = LevelDiscountProvider().apply(lines=lines, loaded=loaded, goods_left_fen=2110)
     # then: 11.5% of 1110 = 127.65 → 128, only on the normal lines

@@ -25,7 +25,7 @@ from members.points import (
     points_refund,
     points_spend,
 )
-from members.tasks import points_expire_task, points_vest_task
+from members.tasks import points_expire_task
 from members.tests.factories import MemberFactory
 from orders.models import Order
 from orders.pricing import CheckoutRequest, DeliveryChoice, LineInput
@@ -40,6 +40,7 @@ from payments.tests.conftest import (  # noqa: F401 (fixtures)
     shopper,
     sim_pay,
 )
+from shop.tasks import points_vest_task
 
 pytestmark = pytest.mark.django_db
 

@@ -5,11 +5,13 @@ detail with ledgers, the manual points adjustment (reason required, logged), lev
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from catalog.tests.factories import SkuFactory
 from members.models import LevelChangeLog, Member, MemberLevel, PointsLedger
 from members.points import points_earn
 from members.tests.factories import MemberFactory
+from payments.models import LedgerEntry
 from payments.tests.conftest import pay_and_settle, place_order, shopper, sim_pay  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +23,7 @@ def test_member_list_shows_orders_count_and_spend_in_bounded_queries(
     admin_client, shopper, sim_pay
 ):
     # given: one paying shopper with a level, and 12 other members
-    gold = MemberLevel.objects.create(name="黄金会员", growth_threshold=10, discount_permille=950)
+    gold = MemberLevel.objects.create(name="黄金会员", growth_threshold=10, discount_bp=9500)
     order = place_order(shopper.member, [(SkuFactory(price_fen=2500, stock=5), 2)])
     pay_and_settle(shopper, order, sim_pay)
     MemberFactory.create_batch(12)
@@ -42,6 +44,28 @@ def test_member_detail_shows_the_points_ledger(admin_client):
     answer = admin_client.get(f"{CHANGELIST}{member.pk}/change/")
     assert answer.status_code == 200
     assert "签到（连续1天）" in answer.content.decode()
+
+
+def test_member_detail_shows_the_balance_ledger(admin_client):
+    # given: one stored-value top-up of the member, one of another member
+    member, other = MemberFactory.create_batch(2)
+    for who, key in ((member, "TOPUP-MINE"), (other, "TOPUP-OTHER")):
+        LedgerEntry.objects.create(
+            kind=LedgerEntry.Kind.BALANCE_TOP_UP,
+            direction=LedgerEntry.Direction.IN,
+            channel=LedgerEntry.Channel.BALANCE,
+            amount_fen=12345,
+            external_key=key,
+            member=who,
+            occurred_at=timezone.now(),
+        )
+    # when
+    page = admin_client.get(f"{CHANGELIST}{member.pk}/change/").content.decode()
+    # then
+    assert "储值余额流水" in page
+    assert "TOPUP-MINE" in page
+    assert "¥123.45" in page
+    assert "TOPUP-OTHER" not in page
 
 
 def test_manual_points_adjustment_with_a_reason(admin_client):
@@ -76,8 +100,8 @@ def test_changing_the_levels_recomputes_members(admin_client, django_capture_on_
             {
                 "name": "白银会员",
                 "growth_threshold": 200,
-                "discount_permille": 980,
-                "points_multiplier_permille": 1000,
+                "discount_bp": 9800,
+                "points_multiplier_bp": 10000,
             },
         )
     # then

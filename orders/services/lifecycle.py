@@ -34,8 +34,8 @@ from marketing.services.points_mall import PROMOTION_KIND as POINTS_MALL_KIND
 from marketing.services.points_mall import points_mall_order_release
 from members.models import Member
 from members.points import points_refund
-from members.services import subscribe_message_queue
 from members.stored_value import stored_value_credit
+from members.subscribe_messages import subscribe_message_queue
 
 from ..models import Order, OrderLine, OrderStatus, OrderStatusLog
 from ..pricing import breakdown_benefits

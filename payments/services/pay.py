@@ -25,7 +25,7 @@ from mall.coalesce import publish_at_most_every
 from mall.errors import OrderAlreadyPaid, OrderNotPayable, WechatUnavailable
 from mall.money import yuan
 from members.models import Member
-from members.services import subscribe_messages_queue_many
+from members.subscribe_messages import subscribe_messages_queue_many
 from orders.models import Order, OrderLine, OrderStatus
 from orders.services import order_close_if_unpaid, order_transition
 

@@ -90,7 +90,7 @@ def test_a_member_with_a_level_crossing_the_next_one(
 ):
     # given: a silver member (×1.5 points) 10 growth short of gold, first_order done already
     silver = MemberLevel.objects.create(
-        name="白银会员", growth_threshold=0, points_multiplier_permille=1500
+        name="白银会员", growth_threshold=0, points_multiplier_bp=15000
     )
     gold = MemberLevel.objects.create(name="黄金会员", growth_threshold=100)
     Member.objects.filter(pk=shopper.member.pk).update(level=silver, growth=90)
