@@ -4,7 +4,6 @@ Afterwards the books balance: reconciliation finds 0 differences and the ledger 
 bill to the fen."""
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from uuid import uuid4
 
@@ -124,7 +123,6 @@ def test_chaos_books_balance(member_login, callbacks, wechat_sim, sim_quiet):
             list(pool.map(lambda n: shopper_run(n, count, lost=lost), range(THREADS)))
 
     # when: chaos, then a stretch where no notification gets through at all
-    started = time.monotonic()
     run_all(CHAOS_ORDERS_PER_THREAD, lost=False)
     wechat_sim.control("POST", "faults", json={"drop": 1.0, "drop_attempts": 100})
     run_all(LOST_ORDERS_PER_THREAD, lost=True)
@@ -166,7 +164,6 @@ def test_chaos_books_balance(member_login, callbacks, wechat_sim, sim_quiet):
     beat.join()
     wechat_sim.control("POST", "faults", json={"drop": 0.0})
     sim_quiet(timeout=30)
-    elapsed = time.monotonic() - started
 
     # then: nothing broke, every fault happened
     assert not beat.errors, beat.errors
@@ -217,7 +214,6 @@ def test_chaos_books_balance(member_login, callbacks, wechat_sim, sim_quiet):
     total_out = ledger.filter(direction="out").aggregate(s=Sum("amount_fen"))["s"]
     assert (total_in, total_out) == (bill.summary_settlement_fen, bill.summary_refund_fen)
     assert ledger.filter(kind="wechat_payment").count() == bill.summary_count - len(bill.refunds)
-    assert elapsed < 45
 
 
 def _settled_here(wechat_sim) -> bool:
