@@ -20,7 +20,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from mall.db import postgresql_required
 from mall.errors import TagNotManual
 
 from .models import Member, MemberTag, Tag
@@ -82,10 +81,7 @@ def tags_auto_refresh(
     *, now: datetime | None = None, batch_size: int | None = None
 ) -> dict[str, int]:
     """Recompute every member's automatic tags, one id range (`batch_size` ids) per transaction.
-    Safe to run twice or concurrently with itself (the unique (member, tag) key).
-
-    Raises: NotSupportedError on a database other than PostgreSQL (beat only)."""
-    postgresql_required("tags_auto_refresh")  # data-modifying CTEs; beat only
+    Safe to run twice or concurrently with itself (the unique (member, tag) key)."""
     now = now or timezone.now()
     batch_size = batch_size or settings.TAG_REFRESH_BATCH_SIZE
     tags_auto_ensure()

@@ -26,7 +26,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mall.db import postgresql_required
 from mall.errors import CouponExpired, CouponNotFound, CouponSoldOut
 from members.models import Member
 from members.services import subscribe_messages_queue_many
@@ -255,10 +254,7 @@ def _message_for(*, kind: str, candidate: _Candidate, send_id: int) -> dict:
 
 
 def replenish_run(*, now: datetime | None = None, batch_size: int | None = None) -> dict[str, int]:
-    """Send the due replenish reminders; returns counts. Safe to run twice or concurrently.
-
-    Raises: NotSupportedError on a database other than PostgreSQL (beat only)."""
-    postgresql_required("replenish_run")
+    """Send the due replenish reminders; returns counts. Safe to run twice or concurrently."""
     now = now or timezone.now()
     batch_size = batch_size or settings.JOURNEY_BATCH_SIZE
     lookback = settings.JOURNEY_LOOKBACK_DAYS
@@ -318,10 +314,7 @@ def _active_cycle_bounds() -> tuple[int, int] | None:
 
 
 def winback_run(*, now: datetime | None = None, batch_size: int | None = None) -> dict[str, int]:
-    """Send win-back coupons to dormant members (once per dormancy); returns counts.
-
-    Raises: NotSupportedError on a database other than PostgreSQL (beat only)."""
-    postgresql_required("winback_run")
+    """Send win-back coupons to dormant members (once per dormancy); returns counts."""
     now = now or timezone.now()
     template_id = settings.WINBACK_COUPON_TEMPLATE_ID
     if not template_id:
