@@ -41,5 +41,6 @@ worker: install
 beat: install
 	$(VENV)/bin/celery -A mall beat -l info
 
-clean:
-	rm -rf $(VENV) db.sqlite3 media staticfiles
+clean:  # also the embedded PostgreSQL's data (.pgdata), stopped first
+	if [ -x $(PY) ]; then $(PY) -m mall.embedded_postgres stop || true; fi
+	rm -rf $(VENV) .pgdata media staticfiles

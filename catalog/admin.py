@@ -23,6 +23,7 @@ from mall.errors import DomainError, InvalidImage
 from mall.money import yuan
 
 from . import selectors, services
+from .images import image_validate, product_images_uploaded
 from .models import Brand, Category, Product, ProductImage, SearchKeyword, Sku, StockLog, Tag
 from .specs import dimension_names, sku_spec_key, sku_specs_validate, spec_dimension_order
 from .stock import stock_set
@@ -54,8 +55,6 @@ class ImageUploadValidationMixin:
         for name in self.image_fields:
             upload = cleaned.get(name)
             if isinstance(upload, UploadedFile):
-                from catalog.images import image_validate
-
                 try:
                     image_validate(upload)
                 except InvalidImage as exc:
@@ -341,8 +340,6 @@ class ProductAdmin(admin.ModelAdmin):
             for inline_form in formset.forms
         )
         if images_changed:
-            from catalog.images import product_images_uploaded
-
             product_images_uploaded(product_id=product.pk)
 
     def delete_model(self, request: HttpRequest, obj: Product) -> None:

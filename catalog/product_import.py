@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, transaction
+from openpyxl import load_workbook
 
 from mall.errors import DomainError
 
@@ -145,8 +146,6 @@ def _csv_rows(path: Path) -> Iterator[Sequence[Any]]:
 
 
 def _xlsx_rows(path: Path) -> Iterator[Sequence[Any]]:
-    from openpyxl import load_workbook
-
     workbook = load_workbook(path, read_only=True, data_only=True)
     try:
         yield from workbook.active.iter_rows(values_only=True)
@@ -174,8 +173,6 @@ def table_row_count_estimate(path: Path) -> int | None:
                 count += chunk.count(b"\n")
         return max(count - 1, 0)
     if suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
         workbook = load_workbook(path, read_only=True)
         try:
             max_row = workbook.active.max_row

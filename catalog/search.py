@@ -11,12 +11,11 @@ letters and digits become lowercase words. A query becomes the AND of its own bi
 unigram of a one-character run), so "龙井" matches 西湖龙井绿茶 and "井绿" does too (a
 substring match, which is what shoppers expect from a Chinese search box).
 
-`Product.search_text` stores "<title tokens> | <subtitle, tags, category, brand tokens>". On
-PostgreSQL a generated tsvector column with a GIN index (migration 0003) serves `@@`; the two
-halves get the weights A and B, so ts_rank puts a title match above a subtitle or tag match.
-Ties go to sales. The vector is stored, not only indexed, so ranking thousands of matches does
-not re-parse each of them (130 ms → 7 ms for "茶" matching 5,700 of 10,000 products).
-On SQLite (the embedded demo) a plain icontains over title and subtitle is used instead.
+`Product.search_text` stores "<title tokens> | <subtitle, tags, category, brand tokens>". A
+generated tsvector column with a GIN index (migration 0003; its SQL is in catalog/sql.py) serves
+`@@`; the two halves get the weights A and B, so ts_rank puts a title match above a subtitle or
+tag match. Ties go to sales. The vector is stored, not only indexed, so ranking thousands of
+matches does not re-parse each of them.
 
 Keyword counts (hot keywords) and each member's recent searches are recorded here too.
 """
@@ -24,33 +23,22 @@ Keyword counts (hot keywords) and each member's recent searches are recorded her
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from django.core.cache import cache
-from django.db import connection
-from django.db.models import BooleanField, Case, FloatField, IntegerField, Q, QuerySet, Value, When
-from django.db.models.expressions import RawSQL
+from django.db.models import FloatField, QuerySet, Value
 from django.utils import timezone
 
-from .models import SearchKeyword
-
-if TYPE_CHECKING:
-    from .models import Product
+from .models import Product, SearchKeyword
+from .sql import products_search_match, search_keyword_increment
 
 # Hiragana/katakana, CJK extension A, CJK unified ideographs, hangul, compatibility ideographs.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _TOKEN_RE = re.compile(f"([{_CJK}]+)|([a-z0-9]+)")
-SECTION_SEPARATOR = " | "  # never produced by the tokenizer, split on in SEARCH_VECTOR_SQL
+SECTION_SEPARATOR = " | "  # never produced by the tokenizer; migration 0003 splits on it
 MAX_QUERY_TOKENS = 24  # bounds the cost of a pasted paragraph
 KEYWORD_MAX_LENGTH = 40  # SearchKeyword.keyword
 RECENT_SEARCHES_KEPT = 10
 RECENT_SEARCHES_TTL_SECONDS = 90 * 24 * 3600
-
-# On PostgreSQL, migration 0003 adds the generated column catalog_product.search_vector =
-#   setweight(to_tsvector('simple', split_part(search_text, '|', 1)), 'A')
-#   || setweight(to_tsvector('simple', split_part(search_text, '|', 2)), 'B')
-# with a GIN index. It is not a model field (SQLite has no tsvector); only this module reads it.
-SEARCH_VECTOR_SQL = '"catalog_product"."search_vector"'
 
 
 def _normalise(text: str) -> str:
@@ -100,7 +88,7 @@ def search_text_build(*, title: str, subtitle: str = "", extra: Iterable[str] = 
     return " ".join(text_tokens(title)) + SECTION_SEPARATOR + " ".join(rest)
 
 
-def product_search_text(product: "Product") -> str:
+def product_search_text(product: Product) -> str:
     """`search_text` for a product: title weighted above subtitle, tags, category path and brand.
 
     Reads product.tags.all() (prefetch it for many products) and the category's parents
@@ -118,65 +106,26 @@ def product_search_text(product: "Product") -> str:
     return search_text_build(title=product.title, subtitle=product.subtitle, extra=extra)
 
 
-def product_search_filter(queryset: "QuerySet[Product]", query: str) -> "QuerySet[Product]":
-    """Products matching every term of the query, annotated with `search_rank` (higher first).
-
-    PostgreSQL: the GIN-indexed tsvector match ranked by ts_rank. SQLite: icontains fallback,
-    title matches ranked first.
-    """
+def product_search_filter(queryset: QuerySet[Product], query: str) -> QuerySet[Product]:
+    """Products matching every term of the query (the GIN-indexed tsvector match), annotated
+    with `search_rank` (ts_rank, higher first). No searchable character (")", "!!!"): nothing,
+    still with a `search_rank` to order by."""
     terms = tsquery_text(query)
     if not terms:
-        return queryset.none()
-    if connection.vendor == "postgresql":
-        # Constant SQL; the shopper's query travels as a parameter.
-        return queryset.filter(
-            RawSQL(  # noqa: S611
-                f"{SEARCH_VECTOR_SQL} @@ to_tsquery('simple'::regconfig, %s)",
-                (terms,),
-                output_field=BooleanField(),
-            )
-        ).annotate(
-            search_rank=RawSQL(  # noqa: S611
-                f"ts_rank({SEARCH_VECTOR_SQL}, to_tsquery('simple'::regconfig, %s))",
-                (terms,),
-                output_field=FloatField(),
-            )
-        )
-    words = query.split()
-    condition = Q()
-    for word in words:
-        condition &= Q(title__icontains=word) | Q(subtitle__icontains=word)
-    return queryset.filter(condition).annotate(
-        search_rank=Case(
-            When(title__icontains=query.strip(), then=Value(2)),
-            default=Value(1),
-            output_field=IntegerField(),
-        )
-    )
+        return queryset.annotate(search_rank=Value(0.0, output_field=FloatField())).none()
+    return products_search_match(queryset, tsquery=terms)
 
 
 def search_keyword_normalise(query: str) -> str:
     """The keyword as counted and remembered: trimmed, inner whitespace collapsed, ≤ 40 chars."""
-    return " ".join((query or "").split())[:KEYWORD_MAX_LENGTH]
+    return " ".join((query or "").split())[:KEYWORD_MAX_LENGTH].rstrip()
 
 
 def search_keyword_count(*, keyword: str) -> None:
-    """Count one search of `keyword` (already normalised): one upsert, exact under concurrency.
-
-    INSERT … ON CONFLICT DO UPDATE SET search_count = search_count + 1 (PostgreSQL and SQLite
-    both speak it): a new keyword is inserted with 1, a known one incremented in the database,
-    never read-modify-written in Python.
-    """
+    """Count one search of `keyword` (already normalised): one upsert, exact under concurrency."""
     if not keyword:
         return
-    table = SearchKeyword._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (keyword, search_count, is_pinned, updated_at) "  # noqa: S608
-            "VALUES (%s, 1, %s, %s) ON CONFLICT (keyword) DO UPDATE "
-            f"SET search_count = {table}.search_count + 1, updated_at = EXCLUDED.updated_at",
-            [keyword, False, connection.ops.adapt_datetimefield_value(timezone.now())],
-        )
+    search_keyword_increment(keyword=keyword, now=timezone.now())
 
 
 def _recent_key(member_id: int) -> str:

@@ -27,7 +27,7 @@ from .specs import (
 
 __all__ = [
     "brand_save",
-    "catalog_cache_bump",  # catalog.images calls it after making thumbnails
+    "catalog_cache_bump",
     "catalog_objects_deleted",
     "category_parent_validate",
     "category_save",

@@ -9,19 +9,18 @@ every request).
 
 Moves of several SKUs (stock_reserve, stock_release) run inside the caller's transaction and
 lock the rows in SKU id order first (in the same statement), so concurrent orders lock in one
-order and cannot deadlock.
+order and cannot deadlock. The statement is catalog.sql.stock_move.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from mall.db import execute_prepared
 from mall.errors import OutOfStock
 
+from . import sql
 from .cache import catalog_cache_bump
 from .models import Sku, StockLog
 
@@ -32,82 +31,14 @@ class StockLine:
     qty: int
 
 
-def _move_sql(*, lock_first: bool) -> str:
-    """The move statement: change < 0 takes units only while enough are left; change > 0
-    always applies. With lock_first (several SKUs) a CTE first locks the rows in id order (one
-    lock order for every transaction: no deadlocks) and the UPDATE joins it, so the locking runs
-    first, in the same statement; a single row locks itself."""
-    sku, log = Sku._meta.db_table, StockLog._meta.db_table
-    locked = (
-        f"locked AS MATERIALIZED (SELECT id FROM {sku} WHERE id = ANY(%s) ORDER BY id FOR UPDATE), "  # noqa: S608
-        if lock_first
-        else ""
-    )
-    source = "locked JOIN " if lock_first else ""
-    on = " ON move.sku_id = locked.id" if lock_first else ""
-    return f"""\
-WITH {locked}moved AS (
-    UPDATE {sku} AS sku SET stock = sku.stock + move.change
-    FROM {source}unnest(%s::bigint[], %s::integer[]) AS move(sku_id, change){on}
-    WHERE sku.id = move.sku_id AND sku.stock >= -move.change
-    RETURNING sku.id, sku.stock, move.change
-)
-INSERT INTO {log}
-    (sku_id, change, stock_before, stock_after, reason, reference, operator, created_at)
-SELECT id, change, stock - change, stock, %s, %s, %s, %s FROM moved
-RETURNING sku_id, stock_after
-"""  # noqa: S608  (table names from the models; values are parameters)
-
-
-_MOVE_SQL, _MOVE_LOCKED_SQL = _move_sql(lock_first=False), _move_sql(lock_first=True)
-
-
 def _stock_move(
     changes: dict[int, int], *, reason: str, reference: str, operator: str
 ) -> dict[int, int]:
-    """Apply {sku_id: change} and log it, in one statement; returns {sku_id: stock after} of the
-    SKUs changed (a deduction larger than the stock, or an unknown SKU, is left out). Several
-    SKUs are locked in id order first, in the same statement, until the caller's transaction
-    ends."""
-    if connection.vendor != "postgresql":
-        return _stock_move_portable(changes, reason=reason, reference=reference, operator=operator)
-    sku_ids = sorted(changes)
-    params = [sku_ids, [changes[i] for i in sku_ids], reason, reference, operator, timezone.now()]
-    with connection.cursor() as cursor:
-        if len(sku_ids) > 1:
-            execute_prepared(cursor, _MOVE_LOCKED_SQL, [sku_ids, *params])
-        else:  # one row locks itself
-            execute_prepared(cursor, _MOVE_SQL, params)
-        return dict(cursor.fetchall())
-
-
-def _stock_move_portable(
-    changes: dict[int, int], *, reason: str, reference: str, operator: str
-) -> dict[int, int]:
-    """_stock_move for the embedded SQLite mode (one writer at a time): the same conditional
-    UPDATE per SKU, then its log row."""
-    after: dict[int, int] = {}
-    now = timezone.now()
-    with transaction.atomic():
-        for sku_id, change in changes.items():
-            moved = Sku.objects.filter(pk=sku_id, stock__gte=-change).update(
-                stock=F("stock") + change
-            )
-            if not moved:
-                continue
-            stock = Sku.objects.filter(pk=sku_id).values_list("stock", flat=True).get()
-            StockLog.objects.create(
-                sku_id=sku_id,
-                change=change,
-                stock_before=stock - change,
-                stock_after=stock,
-                reason=reason,
-                reference=reference,
-                operator=operator,
-                created_at=now,
-            )
-            after[sku_id] = stock
-    return after
+    """Apply {sku_id: change} and log it (catalog.sql.stock_move); returns {sku_id: stock after}
+    of the SKUs changed."""
+    return sql.stock_move(
+        changes=changes, reason=reason, reference=reference, operator=operator, now=timezone.now()
+    )
 
 
 def _merged(lines: Iterable[StockLine]) -> dict[int, int]:

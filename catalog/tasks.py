@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from .images import product_thumbnails_make
+from .thumbnails import product_thumbnails_make
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)

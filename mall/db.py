@@ -1,4 +1,5 @@
-"""Database helpers: PostgreSQL-only fast paths (the embedded mode runs SQLite), hot statements."""
+"""Database helpers for PostgreSQL: hot statements as server-side prepared statements, plain
+inserts, rows read into model instances."""
 
 from __future__ import annotations
 
@@ -9,22 +10,8 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, NotSupportedError, connection, models
+from django.db import DatabaseError, connection, models
 from django.db.models import Field, Model
-
-
-def postgresql_required(what: str) -> None:
-    """Stop a batch job that only has a PostgreSQL implementation with a clear message, instead
-    of a syntax error deep in its SQL. Such jobs run from beat, which the embedded mode has not.
-
-    Raises: NotSupportedError on any other database.
-    """
-    if connection.vendor != "postgresql":
-        raise NotSupportedError(
-            f"{what} 需要 PostgreSQL（当前数据库 {connection.vendor}）/ "
-            f"{what} needs PostgreSQL (this database is {connection.vendor}): set DATABASE_URL"
-        )
-
 
 _NAMED = re.compile(r"%\((\w+)\)s")
 
@@ -71,12 +58,12 @@ def execute_prepared(cursor: Any, sql: str, params: Sequence[Any] | dict[str, An
     for these small statements cost as much as running them. A PREPARE outlives a rollback.
     A statement the server forgot (DISCARD ALL) or whose result a migration changed is prepared
     again: at once in autocommit, else by the next run (the failed one's transaction is lost).
-    With DB_PREPARED_STATEMENTS off (behind a transaction-pooling pgbouncer) or on SQLite, an
-    ordinary statement. The statement's text must not vary with its parameters (no
+    With DB_PREPARED_STATEMENTS off (behind a transaction-pooling pgbouncer), an ordinary
+    statement. The statement's text must not vary with its parameters (no
     IN list of as many %s as values: `= ANY(%s)`).
     """
     db = cursor.db  # this thread's connection (the `connection` proxy costs a lookup per use)
-    if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+    if not settings.DB_PREPARED_STATEMENTS:
         cursor.execute(sql, params)
         return
     text, name, names = _numbered(sql)
@@ -215,7 +202,7 @@ def select_list(model: type[Model], alias: str) -> str:
 @cache
 def _row_converters(model: type[Model]) -> tuple[tuple[str, ...], tuple[tuple[int, Any, Any], ...]]:
     """The attribute names of select_list's columns, and (index, converter, expression) for each
-    value the backend or the field converts (a JSON text, SQLite's datetimes)."""
+    value the backend or the field converts (a JSON text)."""
     fields = model._meta.concrete_fields
     converters = []
     for i, field in enumerate(fields):

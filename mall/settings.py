@@ -1,14 +1,17 @@
 """Settings, all from environment variables (README lists them).
 
-With nothing configured this is the embedded mode of `make run`: SQLite, an in-memory cache,
-Celery tasks run eagerly in the web process, WeChat is the local simulator. With DEBUG off the
-secrets have no default, so a production process missing one fails at boot.
+With nothing configured this is the embedded mode of `make run`: the checkout's embedded
+PostgreSQL (mall/embedded_postgres.py), an in-memory cache, Celery tasks run eagerly in the web
+process, WeChat is the local simulator. With DEBUG off DATABASE_URL and the secrets have no
+default, so a production process missing one fails at boot.
 """
 
+import sys
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -72,27 +75,43 @@ TEMPLATES = [
     },
 ]
 
-# Embedded mode: the SQLite file is SQLITE_PATH (tests and smoke checks point it at a temp file).
-SQLITE_PATH = env.str("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3"))
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
+# PostgreSQL only. Without DATABASE_URL: with DEBUG off the process refuses to start; in DEBUG
+# (the embedded mode) it uses the embedded server of EMBEDDED_PGDATA (./.pgdata), which `make run`
+# starts and stops. Settings only attach to a running one; they never start it.
+DATABASE_URL = env.str("DATABASE_URL", default="")
+if not DATABASE_URL and not DEBUG:
+    raise ImproperlyConfigured("DATABASE_URL 未设置 / DATABASE_URL is required when DEBUG is off")
+if not DATABASE_URL:
+    from mall import embedded_postgres
+
+    EMBEDDED_PGDATA = Path(
+        env.str("EMBEDDED_PGDATA", default=str(embedded_postgres.DEFAULT_PGDATA))
+    )
+    DATABASE_URL = embedded_postgres.running_url(EMBEDDED_PGDATA) or ""
+    if not DATABASE_URL:
+        sys.stderr.write(
+            f"嵌入式 PostgreSQL 未运行 / the embedded PostgreSQL ({EMBEDDED_PGDATA}) is not running:"
+            " use `make run`, or `.venv/bin/python -m mall.embedded_postgres start`,"
+            " or set DATABASE_URL.\n"
+        )
+        DATABASE_URL = embedded_postgres.socket_url(EMBEDDED_PGDATA)
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must be a PostgreSQL URL (postgres://…), not {DATABASE_URL}"
+    )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
 # Hot statements (the order path's, the payment notification's) run as server-side prepared
 # statements (mall.db.execute_prepared); turn off behind a pgbouncer in transaction pooling mode.
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
-if DB_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+if DB_PREPARED_STATEMENTS:
     # Planned once: with `= ANY(array)` PostgreSQL's plan cache otherwise keeps planning each
     # run (it cannot price a generic plan for an array of unknown length), and planning cost more
     # than running them. Only prepared statements follow this setting, and ours are key lookups.
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options["options"] = f"{_options.get('options', '')} -c plan_cache_mode=force_generic_plan"
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite has no row locks (select_for_update is a no-op): every transaction takes the write
-    # lock at BEGIN, so concurrent requests wait their turn instead of failing "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"transaction_mode": "IMMEDIATE", "timeout": 20}
-    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -6,6 +6,8 @@ from rest_framework import serializers
 
 from catalog.models import Product, ProductImage, Sku
 
+QUERY_MAX_LENGTH = 100
+
 ORDERING_CHOICES = [
     ("sales", "销量从高到低"),
     ("price", "价格从低到高"),
@@ -34,7 +36,9 @@ CategoryTreeNodeOutputSerializer._declared_fields["children"] = CategoryTreeNode
 # --- product list ---
 class ProductListQuerySerializer(serializers.Serializer):
     q = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, help_text="search words (Chinese ok)"
+        required=False,
+        allow_blank=True,
+        help_text=f"search words (Chinese ok); the first {QUERY_MAX_LENGTH} characters are used",
     )
     category = serializers.IntegerField(
         required=False, min_value=1, help_text="category id; its descendants are included"
@@ -60,6 +64,11 @@ class ProductListQuerySerializer(serializers.Serializer):
     page_size = serializers.IntegerField(
         required=False, min_value=1, help_text="default 20, at most 50"
     )
+
+    def validate_q(self, value: str) -> str:
+        # A pasted paragraph is searched by its beginning, not refused (the search uses at most
+        # MAX_QUERY_TOKENS terms anyway); the cache key stays short.
+        return value[:QUERY_MAX_LENGTH]
 
 
 class ProductListItemOutputSerializer(serializers.ModelSerializer):

@@ -1,6 +1,7 @@
 import factory
 
 from catalog.models import Brand, Category, Product, Sku, Tag
+from catalog.services import product_refresh_derived
 
 
 class CategoryFactory(factory.django.DjangoModelFactory):
@@ -54,8 +55,6 @@ class TagFactory(factory.django.DjangoModelFactory):
 def product_with_skus(*, skus: list[dict], tags: tuple[str, ...] = (), **fields) -> Product:
     """A product with the given SKUs (SkuFactory kwargs) and tag names, derived fields
     computed by the service: product_with_skus(title="龙井", skus=[{"price_fen": 1999}])."""
-    from catalog.services import product_refresh_derived
-
     product = ProductFactory(**fields)
     if tags:
         product.tags.set([TagFactory(name=name) for name in tags])

@@ -7,14 +7,10 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from catalog.images import (
-    image_validate,
-    product_images_uploaded,
-    product_thumbnails_make,
-    thumbnail_make,
-)
+from catalog.images import image_validate, product_images_uploaded
 from catalog.models import ProductImage
 from catalog.tests.factories import ProductFactory
+from catalog.thumbnails import product_thumbnails_make, thumbnail_make
 from mall.errors import InvalidImage
 
 

@@ -3,6 +3,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from openpyxl import Workbook, load_workbook
 
 from catalog.models import Brand, Category, Product, Sku, StockLog, Tag
@@ -378,8 +379,6 @@ def test_a_row_disagreeing_with_the_products_other_skus_is_rejected_alone(tmp_pa
 
 @pytest.mark.django_db
 def test_missing_required_column_fails_the_whole_file(tmp_path):
-    from django.core.management.base import CommandError
-
     path = write_csv(tmp_path / "bad.csv", [["x"]], header=["商品标题", "分类"])
     with pytest.raises(CommandError, match="SKU编码"):
         run_import(path)

@@ -5,6 +5,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from catalog import selectors
 from catalog.models import Sku, StockLog
@@ -324,8 +325,6 @@ def test_category_tree_shows_visible_categories_in_order(api_client):
 
 # --- query budgets ---
 def _queries(path, params=None):
-    from rest_framework.test import APIClient
-
     cache.clear()  # measure the uncached path
     with CaptureQueriesContext(connection) as captured:
         response = APIClient().get(path, params or {})

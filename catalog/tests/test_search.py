@@ -204,3 +204,63 @@ def test_recent_searches_need_a_login(api_client):
     response = api_client.get("/api/v1/search/recent")
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
+
+
+# (query, whether it finds 西湖龙井茶): punctuation, quotes, LIKE and tsquery syntax, emoji, a
+# pasted paragraph, nothing at all. Each is an ordinary search: 200, never a 5xx.
+ODD_QUERIES = [
+    (")", False),
+    ("(", False),
+    ("'", False),
+    ('"', False),
+    ("%", False),
+    ("_", False),
+    ("\\", False),
+    ("&", False),
+    ("|", False),
+    ("!", False),
+    (":*", False),
+    ("<->", False),
+    ("茶)", True),
+    ("'龙井'", True),
+    ("茶' OR 1=1 --", False),  # every term must match: "or" and "1" do not
+    ("🍵", False),
+    ("🍵茶😀", True),
+    (("龙井 )'%\\&! " * 100)[:1000], True),
+    ("", False),
+    (" ", False),
+    ("   \t  ", False),
+]
+
+
+@pytest.mark.parametrize(("q", "found"), ODD_QUERIES)
+def test_every_search_string_answers_200(api_client, q, found):
+    # given: something to find, so a query with searchable characters runs the full search
+    product_with_skus(title="西湖龙井茶", skus=[{"price_fen": 100}])
+    # when
+    response = api_client.get("/api/v1/products", {"q": q})
+    # then
+    assert response.status_code == 200, response.content
+    titles = [item["title"] for item in response.json()["results"]]
+    assert titles == (["西湖龙井茶"] if found or not q.strip() else [])
+
+
+def test_every_search_string_answers_200_for_a_member_too(member_login):
+    # given: a member's searches are also counted and remembered
+    product_with_skus(title="西湖龙井茶", skus=[{"price_fen": 100}])
+    _, shopper = member_login()
+    for q, _found in ODD_QUERIES:
+        # when
+        response = shopper.get("/api/v1/products", {"q": q})
+        # then
+        assert response.status_code == 200, (q, response.content)
+    assert (
+        shopper.get("/api/v1/search/recent").json()["keywords"][0]
+        == ("龙井 )'%\\&! " * 100)[:40].strip()
+    )
+
+
+def test_a_nul_character_in_the_search_is_refused_as_invalid(api_client):
+    response = api_client.get("/api/v1/products", {"q": "龙井\x00"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"

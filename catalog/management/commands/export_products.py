@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from openpyxl import Workbook
 
 from catalog.product_export import products_export_rows
 
@@ -43,8 +44,6 @@ class Command(BaseCommand):
         return max(count, 0)
 
     def _xlsx_write(self, output: Path) -> int:
-        from openpyxl import Workbook
-
         workbook = Workbook(write_only=True)  # rows go to a temporary file, not to memory
         sheet = workbook.create_sheet("商品")
         count = -1

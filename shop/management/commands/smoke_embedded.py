@@ -6,7 +6,10 @@ member token: browse, coupons, campaigns, sign-in, flash sale, checkout preview 
 (unless --skip-wechat) an order and a top-up paid through WeChat Pay: a simulator and this
 shop's WSGI app both run in this process on loopback ports, so each signed notification (sent
 twice) takes the real notify → settle path. Then the recommendations and every admin list page.
-Any 5xx or an unexpected answer is a failure; the command exits non-zero if there was one.
+Each step checks what it did, not only the status codes: the order's status, the SKU's stock
+moved by the quantity (and back on cancel), the ledger rows of each payment, the points a paid
+order earns (pending until after-sales), the balance after a top-up. Any 5xx, unexpected answer
+or wrong result is a failure; the command exits non-zero if there was one.
 
 It writes real rows (orders, a balance credit, coupons) for the demo shopper: meant for the
 embedded mode, a demo or a staging database (it refuses to run with DEBUG off unless --force).
@@ -39,6 +42,7 @@ from catalog.models import Sku
 from marketing.models import FlashItem, FlashSession
 from marketing.services.flash_sale import flash_item_create, flash_session_end
 from members.models import Member
+from members.points import points_for_order_paid
 from members.services import member_token_issue
 from members.stored_value import stored_value_credit
 from orders.models import Order, OrderStatus
@@ -82,7 +86,7 @@ class Command(BaseCommand):
         self.client = APIClient()
         self.token = "Token " + member_token_issue(member=member)
         self.client.credentials(HTTP_AUTHORIZATION=self.token)
-        self.say(f"数据库 / database: {connection.vendor}; 顾客 / shopper #{member.pk}")
+        self.say(f"数据库 / database: {_database_label()}; 顾客 / shopper #{member.pk}")
 
         if options["skip_wechat"]:
             self._run_steps(wechat=False)
@@ -207,7 +211,16 @@ class Command(BaseCommand):
 
     def _signin(self) -> None:
         self.call("GET", "signin/calendar")
-        self.call("POST", "signin", {}, expect=ANSWERED)  # 409: signed in already today
+        before = self.call("GET", "me")["points"]
+        answer = self.call("POST", "signin", {}, expect=ANSWERED)  # 409: signed in already today
+        after = self.call("GET", "me")["points"]
+        if answer and "points_balance" in answer:
+            self.require(
+                answer["points_balance"] == after == before + answer["points"],
+                f"sign-in: points {before} → {after}, answered {answer}",
+            )
+        else:
+            self.require(after == before, f"a refused sign-in moved the points {before} → {after}")
 
     def _flash(self) -> None:
         sessions = self.call("GET", "flash/sessions")
@@ -237,6 +250,8 @@ class Command(BaseCommand):
         sku_id = FlashItem.objects.values_list("sku_id", flat=True).get(pk=item_id)
         order = self._place(sku_id=sku_id, promotion={"kind": "flash", "id": item_id})
         self.call("POST", f"orders/{order['no']}/cancel", {})
+        status = self.call("GET", f"orders/{order['no']}")["status"]
+        self.require(status == OrderStatus.CANCELLED, f"cancelled flash order is {status}")
 
     def _address(self) -> int:
         mine = self.call("GET", "addresses")["results"]
@@ -299,25 +314,90 @@ class Command(BaseCommand):
         self.require(again["no"] == order["no"], "a repeated Idempotency-Key made a second order")
         return order
 
+    # --- what the database says after a step ---
+
+    def _stock(self, sku_id: int) -> int:
+        return Sku.objects.values_list("stock", flat=True).get(pk=sku_id)
+
+    def _require_stock(self, sku_id: int, expected: int, when: str) -> None:
+        stock = self._stock(sku_id)
+        self.require(stock == expected, f"{when}: SKU #{sku_id} stock is {stock}, not {expected}")
+
+    def _points_multiplier(self) -> int:
+        """The member's level's points rate now (a payment earns at the rate before it)."""
+        member = Member.objects.select_related("level").get(pk=self.member.pk)
+        return member.level.points_multiplier_permille if member.level else 1000
+
+    def _require_points_earned(self, *, pending_before: int, order: dict, multiplier: int) -> None:
+        """The paid order's points: a pending lot of the shop's rate (POINTS_PER_YUAN_PAID per
+        yuan paid × the level's rate), not spendable until the after-sales window is over. The
+        paid order's follow-ups run just after its commit: wait for them a little."""
+        earned = points_for_order_paid(
+            paid_fen=order["payable_fen"], multiplier_permille=multiplier
+        )
+        deadline = time.monotonic() + WECHAT_PAY_WAIT_SECONDS
+        while (pending := self.call("GET", "me")["points_pending"]) != pending_before + earned:
+            self.require(
+                time.monotonic() < deadline,
+                f"order {order['no']} paid {order['payable_fen']} fen: pending points "
+                f"{pending_before} → {pending}, not +{earned}",
+            )
+            time.sleep(0.1)
+        self.say(f"  ✓ 积分 / points: +{earned} pending")
+
+    def _require_ledger(self, *, kind: str, amount_fen: int, **lookup: Any) -> None:
+        """Exactly one ledger row of `kind` for the payment, of its amount."""
+        rows = list(
+            LedgerEntry.objects.filter(kind=kind, **lookup).values_list("amount_fen", flat=True)
+        )
+        self.require(rows == [amount_fen], f"ledger {kind} {lookup}: {rows}, not [{amount_fen}]")
+
+    # --- orders ---
+
     def _order_cancel(self) -> None:
-        order = self._place()
+        sku_id = self._sku_id()
+        stock = self._stock(sku_id)
+        order = self._place(sku_id=sku_id)
+        self._require_stock(sku_id, stock - 1, "order placed")
         self.call("GET", f"orders/{order['no']}")
         self.call("POST", f"orders/{order['no']}/cancel", {})
         status = self.call("GET", f"orders/{order['no']}")["status"]
         self.require(status == OrderStatus.CANCELLED, f"cancelled order is {status}")
+        self._require_stock(sku_id, stock, "order cancelled")
 
     def _order_balance(self) -> None:
-        order = self._place(balance=True)
+        sku_id = self._sku_id()
+        stock = self._stock(sku_id)
+        me = self.call("GET", "me")
+        multiplier = self._points_multiplier()
+        order = self._place(balance=True, sku_id=sku_id)  # credits the payable amount first
         answer = self.call("POST", f"orders/{order['no']}/pay", {})
         self.require(answer.get("paid") is True, f"balance payment answered {answer}")
-        status = self.call("GET", f"orders/{order['no']}")["status"]
-        self.require(status == OrderStatus.PAID, f"balance-paid order is {status}")
+        detail = self.call("GET", f"orders/{order['no']}")
+        self.require(detail["status"] == OrderStatus.PAID, f"balance-paid order is {detail}")
+        self.require(
+            detail["balance_fen"] == detail["payable_fen"] and detail["wechat_pay_fen"] == 0,
+            f"balance-paid order's amounts: {detail}",
+        )
+        self._require_stock(sku_id, stock - 1, "order paid")
+        self._require_ledger(
+            kind=LedgerEntry.Kind.BALANCE_SPEND,
+            amount_fen=detail["balance_fen"],
+            order__no=order["no"],
+        )
+        balance = self.call("GET", "me")["balance_fen"]
+        self.require(balance == me["balance_fen"], f"balance {me['balance_fen']} → {balance}")
+        self._require_points_earned(
+            pending_before=me["points_pending"], order=detail, multiplier=multiplier
+        )
 
     def _orders_concurrent(self) -> None:
-        """Shoppers at once (the web server is threaded): on SQLite every transaction waits for
-        the write lock (settings: transaction_mode IMMEDIATE) instead of failing."""
+        """Shoppers at once (the web server is threaded), each ordering the same SKU and
+        cancelling: every one is answered, and the stock is back where it was."""
+        sku_id = self._sku_id()
+        stock = self._stock(sku_id)
         body = {
-            "lines": [{"sku_id": self._sku_id(), "quantity": 1}],
+            "lines": [{"sku_id": sku_id, "quantity": 1}],
             "address_id": self.address_id,
             "coupon_id": 0,
         }
@@ -351,10 +431,12 @@ class Command(BaseCommand):
             thread.join()
         expected = CONCURRENT_SHOPPERS * ["preview 200", "order 201", "cancel 200"]
         self.require(sorted(answers) == sorted(expected), f"concurrent answers: {answers}")
+        self._require_stock(sku_id, stock, "concurrent orders cancelled")
         self.say(f"  ✓ {CONCURRENT_SHOPPERS} 个顾客同时下单并取消 / shoppers ordered at once")
 
-    def _sim_pay(self, request_payment: dict[str, Any], settled: Callable[[], bool]) -> None:
-        """The shopper pays in the simulator; wait until its notification has `settled`."""
+    def _sim_pay(self, request_payment: dict[str, Any], settled: Callable[[], bool]) -> str:
+        """The shopper pays in the simulator; wait until its notification has `settled`.
+        Returns WeChat's transaction id."""
         paid = requests.post(self.sim_url + "_sim/pay", json=request_payment, timeout=5)
         self.require(paid.ok, f"simulator /_sim/pay → {paid.status_code} {paid.text[:200]}")
         self.say("  ✓ 模拟器已付款，等待通知 / simulator paid, waiting for the notification")
@@ -374,20 +456,41 @@ class Command(BaseCommand):
             external_key=f"wxpay:{paid.json()['transaction_id']}"
         ).count()
         self.require(recorded == 1, f"{recorded} ledger rows for the payment")
+        return paid.json()["transaction_id"]
 
     def _order_wechat(self) -> None:
         """Paid through the simulator: its signed notification (sent twice) reaches this
         process's web server and settles the order once."""
-        order = self._place(coupon=False)
+        sku_id = self._sku_id()
+        stock = self._stock(sku_id)
+        pending_before = self.call("GET", "me")["points_pending"]
+        multiplier = self._points_multiplier()
+        order = self._place(coupon=False, sku_id=sku_id)
         answer = self.call("POST", f"orders/{order['no']}/pay", {})
         self.require(answer.get("paid") is False, f"pay answered {answer}")
-        self._sim_pay(
+        transaction_id = self._sim_pay(
             answer["request_payment"],
-            lambda: Order.objects.filter(no=order["no"]).exclude(status="pending_payment").exists(),
+            lambda: (
+                Order.objects.filter(no=order["no"])
+                .exclude(status=OrderStatus.PENDING_PAYMENT)
+                .exists()
+            ),
         )
-        status = self.call("GET", f"orders/{order['no']}")["status"]
-        self.require(status == OrderStatus.PAID, f"order after the notification is {status!r}")
+        detail = self.call("GET", f"orders/{order['no']}")
+        self.require(
+            detail["status"] == OrderStatus.PAID, f"order after the notification: {detail}"
+        )
         self.say(f"  ✓ 通知已结算 / notification settled: {order['no']} paid")
+        self._require_stock(sku_id, stock - 1, "order paid")
+        self._require_ledger(
+            kind=LedgerEntry.Kind.WECHAT_PAYMENT,
+            amount_fen=detail["wechat_pay_fen"],
+            external_key=f"wxpay:{transaction_id}",
+            order__no=order["no"],
+        )
+        self._require_points_earned(
+            pending_before=pending_before, order=detail, multiplier=multiplier
+        )
         synced = self.call("POST", f"orders/{order['no']}/pay/sync", {})
         self.require(synced["status"] == OrderStatus.PAID, f"pay/sync answered {synced}")
 
@@ -401,8 +504,13 @@ class Command(BaseCommand):
             lambda: self.call("GET", "balance")["balance_fen"] > before,
         )
         after = self.call("GET", "balance")["balance_fen"]
-        expected = 10000 + answer["top_up"]["bonus_fen"]
+        top_up = answer["top_up"]
+        expected = 10000 + top_up["bonus_fen"]
         self.require(after - before == expected, f"balance {before} → {after}, not +{expected}")
+        key = f"balance:topup:{top_up['no']}"
+        self._require_ledger(
+            kind=LedgerEntry.Kind.BALANCE_TOP_UP, amount_fen=10000, external_key=key
+        )
 
     def _admin_pages(self) -> None:
         """The admin's home and every model's list, as the demo admin (seed_demo's)."""
@@ -425,6 +533,15 @@ class Command(BaseCommand):
             self.stderr.write(f"  ✗ GET {line}")
         self.require(not bad, f"{len(bad)} admin pages failed")
         self.say(f"  ✓ {len(paths)} 个页面 / pages")
+
+
+def _database_label() -> str:
+    """ "PostgreSQL 18.3 (mall on /path/.pgdata)": the server's version, the database and where."""
+    connection.ensure_connection()
+    version = connection.pg_version
+    params = connection.get_connection_params()
+    where = params.get("host") or "local socket"
+    return f"PostgreSQL {version // 10000}.{version % 10000} ({params.get('dbname')} on {where})"
 
 
 def _flash_session_now(sku_id: int) -> tuple[int, int]:
