@@ -39,6 +39,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from catalog.models import Sku
+from mall.money import BASIS_POINTS
 from marketing.models import FlashItem, FlashSession
 from marketing.services.flash_sale import flash_item_create, flash_session_end
 from members.models import Member
@@ -326,15 +327,13 @@ class Command(BaseCommand):
     def _points_multiplier(self) -> int:
         """The member's level's points rate now (a payment earns at the rate before it)."""
         member = Member.objects.select_related("level").get(pk=self.member.pk)
-        return member.level.points_multiplier_permille if member.level else 1000
+        return member.level.points_multiplier_bp if member.level else BASIS_POINTS
 
     def _require_points_earned(self, *, pending_before: int, order: dict, multiplier: int) -> None:
         """The paid order's points: a pending lot of the shop's rate (POINTS_PER_YUAN_PAID per
         yuan paid × the level's rate), not spendable until the after-sales window is over. The
         paid order's follow-ups run just after its commit: wait for them a little."""
-        earned = points_for_order_paid(
-            paid_fen=order["payable_fen"], multiplier_permille=multiplier
-        )
+        earned = points_for_order_paid(paid_fen=order["payable_fen"], multiplier_bp=multiplier)
         deadline = time.monotonic() + WECHAT_PAY_WAIT_SECONDS
         while (pending := self.call("GET", "me")["points_pending"]) != pending_before + earned:
             self.require(
