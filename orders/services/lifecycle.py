@@ -37,35 +37,21 @@ from members.points import points_refund
 from members.services import subscribe_message_queue
 from members.stored_value import stored_value_credit
 
-from ..models import Order, OrderLine, OrderStatus, OrderStatusLog
+from .. import sql
+from ..models import (
+    ALLOWED_TRANSITIONS,
+    TIMESTAMP_FIELD,
+    Order,
+    OrderLine,
+    OrderStatus,
+    OrderStatusLog,
+    TransitionNotAllowed,
+)
 from ..pricing import breakdown_benefits
 
 logger = logging.getLogger(__name__)
 
-S = OrderStatus
-ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELLED}),
-    # paid → received: a pickup order handed over at the pickup point (pickup_redeem).
-    S.PAID: frozenset({S.SHIPPED, S.RECEIVED, S.CLOSED}),
-    S.SHIPPED: frozenset({S.RECEIVED, S.CLOSED}),
-    S.RECEIVED: frozenset({S.COMPLETED, S.CLOSED}),
-    S.COMPLETED: frozenset(),
-    S.CANCELLED: frozenset(),
-    S.CLOSED: frozenset(),
-}
-TIMESTAMP_FIELD: dict[str, str] = {
-    S.PAID: "paid_at",
-    S.SHIPPED: "shipped_at",
-    S.RECEIVED: "received_at",
-    S.COMPLETED: "completed_at",
-    S.CANCELLED: "cancelled_at",
-    S.CLOSED: "closed_at",
-}
-MEMBER_DELETABLE = (S.CANCELLED, S.COMPLETED, S.CLOSED)
-
-
-class TransitionNotAllowed(ValueError):
-    """A programming error: the pair is not in ALLOWED_TRANSITIONS."""
+MEMBER_DELETABLE = (OrderStatus.CANCELLED, OrderStatus.COMPLETED, OrderStatus.CLOSED)
 
 
 @transaction.atomic(savepoint=False)
@@ -97,6 +83,14 @@ def order_transition(
             note=note[:200],
         )
     return bool(won)
+
+
+def order_paid_effects_claim(*, order_id: int, now: datetime) -> dict[str, Any] | None:
+    """Claim the paid order's effects in other apps for the caller's transaction (payments
+    applies them once): `Order.paid_effects_at` is set by a conditional UPDATE that also reads
+    what the effects need (orders.sql.PAID_EFFECTS_CLAIMED_FIELDS). None when the order is not
+    paid or its effects were claimed already."""
+    return sql.order_paid_effects_claim(order_id=order_id, now=now)
 
 
 def member_actor(member: Member | int) -> str:
@@ -156,8 +150,8 @@ def order_cancel(*, order_id: int, actor: str, reason: str = "") -> Order:
     """
     won = order_transition(
         order_id=order_id,
-        from_status=S.PENDING_PAYMENT,
-        to_status=S.CANCELLED,
+        from_status=OrderStatus.PENDING_PAYMENT,
+        to_status=OrderStatus.CANCELLED,
         actor=actor,
         note=reason,
         cancel_reason=reason[:200],
@@ -165,7 +159,7 @@ def order_cancel(*, order_id: int, actor: str, reason: str = "") -> Order:
     order = Order.objects.get(pk=order_id)
     if won:
         _order_released_after_cancel(order)
-    elif order.status != S.CANCELLED:
+    elif order.status != OrderStatus.CANCELLED:
         raise OrderStatusInvalid("订单已支付或已关闭，无法取消", status=order.status)
     return order
 
@@ -189,12 +183,12 @@ def order_close_if_unpaid(*, order_id: int, now: datetime | None = None) -> bool
         )
         .first()
     )
-    if order is None or order.status != S.PENDING_PAYMENT or order.expires_at > now:
+    if order is None or order.status != OrderStatus.PENDING_PAYMENT or order.expires_at > now:
         return False  # paid, cancelled, or an early/re-delivered task: the sweep comes later
     won = order_transition(
         order_id=order_id,
-        from_status=S.PENDING_PAYMENT,
-        to_status=S.CANCELLED,
+        from_status=OrderStatus.PENDING_PAYMENT,
+        to_status=OrderStatus.CANCELLED,
         actor="system",
         note="超时未支付，自动取消",
         cancel_reason="超时未支付",
@@ -214,13 +208,13 @@ def order_receive(*, order_id: int, actor: str) -> Order:
     """
     won = order_transition(
         order_id=order_id,
-        from_status=S.SHIPPED,
-        to_status=S.RECEIVED,
+        from_status=OrderStatus.SHIPPED,
+        to_status=OrderStatus.RECEIVED,
         actor=actor,
         note="确认收货",
     )
     order = Order.objects.get(pk=order_id)
-    if not won and order.status not in (S.RECEIVED, S.COMPLETED):
+    if not won and order.status not in (OrderStatus.RECEIVED, OrderStatus.COMPLETED):
         raise OrderStatusInvalid("订单尚未发货或已关闭", status=order.status)
     return order
 
@@ -230,12 +224,14 @@ def order_auto_receive(*, order_id: int, now: datetime | None = None) -> bool:
     """Receive a shipped order ORDER_AUTO_RECEIVE_DAYS after shipping; returns whether it did."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.ORDER_AUTO_RECEIVE_DAYS)
-    if not Order.objects.filter(pk=order_id, status=S.SHIPPED, shipped_at__lte=cutoff).exists():
+    if not Order.objects.filter(
+        pk=order_id, status=OrderStatus.SHIPPED, shipped_at__lte=cutoff
+    ).exists():
         return False
     return order_transition(
         order_id=order_id,
-        from_status=S.SHIPPED,
-        to_status=S.RECEIVED,
+        from_status=OrderStatus.SHIPPED,
+        to_status=OrderStatus.RECEIVED,
         actor="system",
         note=f"发货 {settings.ORDER_AUTO_RECEIVE_DAYS} 天后自动确认收货",
         received_at=now,
@@ -249,12 +245,14 @@ def order_complete(*, order_id: int, now: datetime | None = None) -> bool:
     request here.)"""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.AFTER_SALE_DAYS)
-    if not Order.objects.filter(pk=order_id, status=S.RECEIVED, received_at__lte=cutoff).exists():
+    if not Order.objects.filter(
+        pk=order_id, status=OrderStatus.RECEIVED, received_at__lte=cutoff
+    ).exists():
         return False
     return order_transition(
         order_id=order_id,
-        from_status=S.RECEIVED,
-        to_status=S.COMPLETED,
+        from_status=OrderStatus.RECEIVED,
+        to_status=OrderStatus.COMPLETED,
         actor="system",
         note="售后期结束",
         completed_at=now,
@@ -297,8 +295,8 @@ def order_ship(*, order_id: int, carrier: str, tracking_no: str, actor: str) -> 
         raise OrderStatusInvalid("拼团尚未成团，暂不能发货", status=order.status)
     won = order_transition(
         order_id=order_id,
-        from_status=S.PAID,
-        to_status=S.SHIPPED,
+        from_status=OrderStatus.PAID,
+        to_status=OrderStatus.SHIPPED,
         actor=actor,
         note=f"{carrier} {tracking_no}",
         carrier=carrier[:32],
@@ -306,7 +304,7 @@ def order_ship(*, order_id: int, carrier: str, tracking_no: str, actor: str) -> 
     )
     order.refresh_from_db()
     if not won:
-        if order.status == S.SHIPPED and (order.carrier, order.tracking_no) == (
+        if order.status == OrderStatus.SHIPPED and (order.carrier, order.tracking_no) == (
             carrier,
             tracking_no,
         ):
@@ -353,14 +351,16 @@ def pickup_redeem(*, code: str, actor: str, order_id: int | None = None) -> Orde
         raise OrderStatusInvalid("拼团尚未成团，暂不能提货", status=order.status)
     won = order_transition(
         order_id=order.pk,
-        from_status=S.PAID,
-        to_status=S.RECEIVED,
+        from_status=OrderStatus.PAID,
+        to_status=OrderStatus.RECEIVED,
         actor=actor,
         note="自提核销",
     )
     if not won:
         order.refresh_from_db()
-        message = "订单尚未支付" if order.status == S.PENDING_PAYMENT else "订单已核销或已关闭"
+        message = (
+            "订单尚未支付" if order.status == OrderStatus.PENDING_PAYMENT else "订单已核销或已关闭"
+        )
         raise OrderStatusInvalid(message, status=order.status)
     transaction.on_commit(lambda: order_shipping_info_upload_task.delay(order.pk))
     order.refresh_from_db()
@@ -386,7 +386,7 @@ def orders_sweep(
     expired = orders_expire_due(now=now, batch_size=batch_size, expire=expire)
     receive_ids = list(
         Order.objects.filter(
-            status=S.SHIPPED,
+            status=OrderStatus.SHIPPED,
             shipped_at__lte=now - timedelta(days=settings.ORDER_AUTO_RECEIVE_DAYS),
         )
         .order_by("shipped_at")
@@ -394,7 +394,7 @@ def orders_sweep(
     )
     complete_ids = list(
         Order.objects.filter(
-            status=S.RECEIVED,
+            status=OrderStatus.RECEIVED,
             received_at__lte=now - timedelta(days=settings.AFTER_SALE_DAYS),
         )
         .order_by("received_at")
@@ -422,7 +422,7 @@ def orders_expire_due(
     now = now or timezone.now()
     expire = expire or order_close_if_unpaid
     expired_ids = list(
-        Order.objects.filter(status=S.PENDING_PAYMENT, expires_at__lte=now)
+        Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now)
         .order_by("expires_at")
         .values_list("pk", flat=True)[:batch_size]
     )

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
@@ -38,13 +38,16 @@ from .top_ups import top_up_paid_locked
 
 logger = logging.getLogger(__name__)
 
-S = OrderStatus
-A = PaymentAttempt.Status
 PREPAY_TTL = timedelta(hours=2)  # a prepay_id is valid for 2 hours
 MIN_TIME_EXPIRE = timedelta(minutes=5, seconds=30)  # WeChat refuses < 5 min (+ clock skew)
 PREPAY_REUSE_MARGIN = timedelta(minutes=1)  # a reused prepay leaves the shopper time to pay
 CREATED_ATTEMPT_GRACE = timedelta(minutes=1)  # its unifiedorder may still be on the wire
-ALREADY_PAID_STATUSES = (S.PAID, S.SHIPPED, S.RECEIVED, S.COMPLETED)
+ALREADY_PAID_STATUSES = (
+    OrderStatus.PAID,
+    OrderStatus.SHIPPED,
+    OrderStatus.RECEIVED,
+    OrderStatus.COMPLETED,
+)
 PAID_TRADE_STATES = ("SUCCESS", "REFUND")  # REFUND: paid, then (partly) refunded
 CLOSED_TRADE_STATES = ("CLOSED", "REVOKED", "PAYERROR")
 
@@ -117,7 +120,7 @@ def _order_pay_prepare(*, member: Member, order_no: str, now: datetime) -> _PayS
     order = Order.objects.select_for_update(of=("self",)).get(no=order_no, member=member)
     if order.status in ALREADY_PAID_STATUSES:
         raise OrderAlreadyPaid(status=order.status)
-    if order.status != S.PENDING_PAYMENT:
+    if order.status != OrderStatus.PENDING_PAYMENT:
         raise OrderNotPayable(status=order.status)
     if order.expires_at <= now:
         raise OrderNotPayable("订单已超时，请重新下单", status="expired")
@@ -127,7 +130,7 @@ def _order_pay_prepare(*, member: Member, order_no: str, now: datetime) -> _PayS
     reusable = (
         PaymentAttempt.objects.filter(
             order=order,
-            status=A.PREPAID,
+            status=PaymentAttempt.Status.PREPAID,
             amount_fen=order.wechat_pay_fen,
             prepay_expires_at__gt=now + PREPAY_REUSE_MARGIN,
         )
@@ -163,8 +166,8 @@ def _order_paid_without_wechat_locked(*, order: Order, now: datetime) -> None:
     order's lock. The balance it took at creation is recorded as spent (a balance ledger row)."""
     won = order_transition(
         order_id=order.pk,
-        from_status=S.PENDING_PAYMENT,
-        to_status=S.PAID,
+        from_status=OrderStatus.PENDING_PAYMENT,
+        to_status=OrderStatus.PAID,
         actor="system",
         note="无需微信支付",
         paid_at=now,
@@ -178,13 +181,15 @@ def _order_paid_without_wechat_locked(*, order: Order, now: datetime) -> None:
 def _order_pay_prepaid(*, attempt: PaymentAttempt, prepay_id: str, now: datetime) -> dict[str, Any]:
     """Store the prepay (a conditional update: expiry may have closed the attempt meanwhile) and
     re-read the order: one that stopped being payable gets its new WeChat trade closed."""
-    stored = PaymentAttempt.objects.filter(pk=attempt.pk, status=A.CREATED).update(
-        status=A.PREPAID,
+    stored = PaymentAttempt.objects.filter(
+        pk=attempt.pk, status=PaymentAttempt.Status.CREATED
+    ).update(
+        status=PaymentAttempt.Status.PREPAID,
         prepay_id=prepay_id,
         prepay_expires_at=min(now + PREPAY_TTL, attempt.time_expire or now + PREPAY_TTL),
     )
     order_status = Order.objects.filter(pk=attempt.order_id).values_list("status", flat=True).get()
-    if stored and order_status == S.PENDING_PAYMENT:
+    if stored and order_status == OrderStatus.PENDING_PAYMENT:
         return {"paid": False, "request_payment": wechat.jsapi_params(prepay_id)}
     if not stored:
         _trade_close_quietly(attempt.out_trade_no)
@@ -213,19 +218,18 @@ def payment_settle(
     Follow-ups (the payment's effects in other apps, the subscribe message, closing other open
     attempts) are queued on commit.
     """
-    if connection.vendor == "postgresql":  # a new payment or a replay: one statement (settle.py)
-        fast = order_attempt_paid_fast(
-            out_trade_no=out_trade_no,
-            transaction_id=transaction_id,
-            amount_fen=total_fee,
-            paid_at=paid_at,
-            source=source,
-        )
-        if fast.order_id is not None:
-            _paid_followups_queue(fast.order_id, coalesce=True)
-            return SettleOutcome.SETTLED
-        if fast.status == A.PAID and fast.transaction_id == transaction_id:
-            return SettleOutcome.ALREADY_SETTLED
+    fast = order_attempt_paid_fast(  # a new payment or a replay: one statement (settle.py)
+        out_trade_no=out_trade_no,
+        transaction_id=transaction_id,
+        amount_fen=total_fee,
+        paid_at=paid_at,
+        source=source,
+    )
+    if fast.order_id is not None:
+        _paid_followups_queue(fast.order_id, coalesce=True)
+        return SettleOutcome.SETTLED
+    if fast.status == PaymentAttempt.Status.PAID and fast.transaction_id == transaction_id:
+        return SettleOutcome.ALREADY_SETTLED
     return _payment_settle_atomic(
         out_trade_no=out_trade_no,
         transaction_id=transaction_id,
@@ -289,7 +293,7 @@ def _payment_settle_atomic(
             attempt.amount_fen,
         )
         return SettleOutcome.AMOUNT_MISMATCH
-    if attempt.status == A.PAID:
+    if attempt.status == PaymentAttempt.Status.PAID:
         if attempt.transaction_id == transaction_id:
             return SettleOutcome.ALREADY_SETTLED
         logger.error(
@@ -442,15 +446,20 @@ def payment_attempt_query(*, attempt_id: int, now: datetime | None = None) -> st
     """
     now = now or timezone.now()
     attempt = PaymentAttempt.objects.get(pk=attempt_id)
-    if attempt.status == A.PAID:
+    if attempt.status == PaymentAttempt.Status.PAID:
         return "SUCCESS"
     try:
         result = wechat.order_query(attempt.out_trade_no)
     except wechat.WechatPayError as exc:
         if exc.err_code != "ORDERNOTEXIST":
             raise
-        if attempt.status == A.CREATED and attempt.created_at < now - CREATED_ATTEMPT_GRACE:
-            _attempt_mark_closed(attempt_id=attempt_id, from_statuses=(A.CREATED,), now=now)
+        if (
+            attempt.status == PaymentAttempt.Status.CREATED
+            and attempt.created_at < now - CREATED_ATTEMPT_GRACE
+        ):
+            _attempt_mark_closed(
+                attempt_id=attempt_id, from_statuses=(PaymentAttempt.Status.CREATED,), now=now
+            )
         return "ORDERNOTEXIST"
     state = str(result.get("trade_state", ""))
     if state in PAID_TRADE_STATES:
@@ -487,12 +496,12 @@ def payment_attempt_close(*, attempt_id: int, now: datetime | None = None) -> st
         if exc.err_code not in ("ORDERCLOSED", "ORDERNOTEXIST"):
             raise
     _attempt_mark_closed(attempt_id=attempt_id, from_statuses=PaymentAttempt.OPEN_STATUSES, now=now)
-    return A.CLOSED
+    return PaymentAttempt.Status.CLOSED
 
 
 def _attempt_mark_closed(*, attempt_id: int, from_statuses: tuple[str, ...], now: datetime) -> None:
     PaymentAttempt.objects.filter(pk=attempt_id, status__in=from_statuses).update(
-        status=A.CLOSED, closed_at=now
+        status=PaymentAttempt.Status.CLOSED, closed_at=now
     )
 
 
@@ -555,13 +564,14 @@ def payment_attempts_sync(
     counts = {"queried": 0, "settled": 0, "closed": 0, "failed": 0}
     for attempt_id, order_status in rows:
         try:
-            if order_status in (S.PENDING_PAYMENT, None):  # None: a top-up's attempt
+            if order_status in (OrderStatus.PENDING_PAYMENT, None):  # None: a top-up's attempt
                 counts["queried"] += 1
                 state = payment_attempt_query(attempt_id=attempt_id, now=now)
                 counts["settled"] += state in PAID_TRADE_STATES
             else:
                 counts["closed"] += (
-                    payment_attempt_close(attempt_id=attempt_id, now=now) == A.CLOSED
+                    payment_attempt_close(attempt_id=attempt_id, now=now)
+                    == PaymentAttempt.Status.CLOSED
                 )
         except WechatUnavailable as exc:
             counts["failed"] += 1
@@ -584,7 +594,7 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
     """
     now = now or timezone.now()
     order = Order.objects.filter(pk=order_id).only("status", "expires_at").first()
-    if order is None or order.status != S.PENDING_PAYMENT or order.expires_at > now:
+    if order is None or order.status != OrderStatus.PENDING_PAYMENT or order.expires_at > now:
         return False
     open_ids = list(
         PaymentAttempt.objects.filter(order_id=order_id, status__in=PaymentAttempt.OPEN_STATUSES)

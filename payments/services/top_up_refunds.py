@@ -29,9 +29,6 @@ from .ledger import ledger_record
 
 logger = logging.getLogger(__name__)
 
-K = LedgerEntry.Kind
-R = Refund.Status
-
 
 def _top_up_refund_no(top_up: TopUp) -> str:
     """ "R" + top-up no + "-" + a sequence (a closed refund may be followed by another). The
@@ -85,7 +82,7 @@ def top_up_refund(*, top_up_id: int, actor: str, reason: str = "") -> Refund:
         top_up=top_up,
         refund=refund,
         direction=LedgerEntry.Direction.OUT,
-        kinds=(K.BALANCE_TOP_UP_REFUND, K.BALANCE_BONUS_CLAWBACK),
+        kinds=(LedgerEntry.Kind.BALANCE_TOP_UP_REFUND, LedgerEntry.Kind.BALANCE_BONUS_CLAWBACK),
         key_prefix="balance:topup_refund",
         note="充值退款",
         occurred_at=now,
@@ -96,7 +93,12 @@ def top_up_refund(*, top_up_id: int, actor: str, reason: str = "") -> Refund:
 
 
 # Refunds of a top-up that hold its balance debit: being refunded, refunded, or stuck in CHANGE.
-_LIVE = (R.PENDING, R.PROCESSING, R.SUCCESS, R.CHANGE)
+_LIVE = (
+    Refund.Status.PENDING,
+    Refund.Status.PROCESSING,
+    Refund.Status.SUCCESS,
+    Refund.Status.CHANGE,
+)
 
 
 def _top_up_paying_attempt(top_up: TopUp) -> PaymentAttempt:
@@ -150,7 +152,7 @@ def top_up_refund_succeeded_locked(
     of a surplus attempt, which leaves the top-up as it is)."""
     member_id = TopUp.objects.values_list("member_id", flat=True).get(pk=refund.top_up_id)
     ledger_record(
-        kind=K.WECHAT_REFUND,
+        kind=LedgerEntry.Kind.WECHAT_REFUND,
         direction=LedgerEntry.Direction.OUT,
         channel=LedgerEntry.Channel.WECHAT,
         amount_fen=refund.wechat_fen,
@@ -162,7 +164,7 @@ def top_up_refund_succeeded_locked(
         note=refund.reason,
     )
     Refund.objects.filter(pk=refund.pk).update(
-        status=R.SUCCESS,
+        status=Refund.Status.SUCCESS,
         succeeded_at=succeeded_at,
         wechat_refund_id=wechat_refund_id[:32] or refund.wechat_refund_id,
         last_error="",
@@ -200,7 +202,7 @@ def top_up_refund_closed_locked(*, refund: Refund) -> None:
         top_up=top_up,
         refund=refund,
         direction=LedgerEntry.Direction.IN,
-        kinds=(K.BALANCE_TOP_UP, K.BALANCE_BONUS),
+        kinds=(LedgerEntry.Kind.BALANCE_TOP_UP, LedgerEntry.Kind.BALANCE_BONUS),
         key_prefix="balance:topup_restore",
         note="充值退款关闭，余额恢复",
         occurred_at=timezone.now(),

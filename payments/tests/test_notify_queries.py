@@ -8,8 +8,8 @@ from members.models import GrowthLog, LevelChangeLog, Member, MemberLevel, Point
 from members.task_cards import task_cards_ensure, task_complete
 from payments import wechat
 from payments.models import LedgerEntry, PaymentAttempt
-from payments.services import settle
 from payments.services.paid_effects import order_paid_effects_apply
+from payments.sql import order_attempt_paid_fast_sql
 from payments.tests.conftest import notification_body, place_order
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +62,7 @@ def test_a_new_notification_is_settled_in_one_statement_a_replay_in_one_read(
     # when
     new = _notify_once(api_client, order, django_assert_num_queries)
     # then: paid and in the ledger, the effects still due
-    settle_sql = settle._sql()  # run as the prepared statement of its text
+    settle_sql = order_attempt_paid_fast_sql()  # run as the prepared statement of its text
     assert new.captured_queries[0]["sql"].startswith(f"EXECUTE {prepared_name(settle_sql)}(")
     order.refresh_from_db()
     assert (order.status, order.paid_effects_at) == ("paid", None)
