@@ -209,27 +209,35 @@ def _attempt_error_record(*, attempt_id: int, error: str) -> None:
 
 # --- settlement: notification, query, close ---
 def payment_settle(
-    *, out_trade_no: str, transaction_id: str, total_fee: int, paid_at: datetime, source: str
+    *,
+    out_trade_no: str,
+    transaction_id: str,
+    total_fee: int,
+    paid_at: datetime,
+    source: str,
+    one_statement: bool = True,
 ) -> SettleOutcome:
     """Record a payment WeChat reports (notification, orderquery or closeorder's ORDERPAID):
     one ledger row "wxpay:<transaction_id>", the attempt paid, the order pending → paid; an order
     that can no longer be paid (cancelled, closed, paid by another attempt) keeps the money
     recorded and gets an automatic full refund of this attempt. Safe to call any number of times.
     Follow-ups (the payment's effects in other apps, the subscribe message, closing other open
-    attempts) are queued on commit.
+    attempts) are queued on commit. `one_statement=False` skips the one-statement path (the
+    tests check that both paths write the same rows).
     """
-    fast = order_attempt_paid_fast(  # a new payment or a replay: one statement (settle.py)
-        out_trade_no=out_trade_no,
-        transaction_id=transaction_id,
-        amount_fen=total_fee,
-        paid_at=paid_at,
-        source=source,
-    )
-    if fast.order_id is not None:
-        _paid_followups_queue(fast.order_id, coalesce=True)
-        return SettleOutcome.SETTLED
-    if fast.status == PaymentAttempt.Status.PAID and fast.transaction_id == transaction_id:
-        return SettleOutcome.ALREADY_SETTLED
+    if one_statement:  # a new payment or a replay: one statement (settle.py)
+        fast = order_attempt_paid_fast(
+            out_trade_no=out_trade_no,
+            transaction_id=transaction_id,
+            amount_fen=total_fee,
+            paid_at=paid_at,
+            source=source,
+        )
+        if fast.order_id is not None:
+            _paid_followups_queue(fast.order_id, coalesce=True)
+            return SettleOutcome.SETTLED
+        if fast.status == PaymentAttempt.Status.PAID and fast.transaction_id == transaction_id:
+            return SettleOutcome.ALREADY_SETTLED
     return _payment_settle_atomic(
         out_trade_no=out_trade_no,
         transaction_id=transaction_id,
