@@ -19,6 +19,7 @@ from members.models import Member
 from members.points import points_spend
 from members.stored_value import stored_value_debit
 
+from .. import task_names
 from ..models import CartItem, Order, OrderLine, OrderStatus, OrderStatusLog
 from ..pricing import CheckoutRequest, PricingInputs, Quote, quote_as_breakdown
 from ..selectors import checkout_quote, stock_held_skus
@@ -155,8 +156,6 @@ def order_create(
 
 
 EXPIRY_COALESCE_SECONDS = 1.0
-ORDER_EXPIRE_TASK = "orders.tasks.order_close_if_unpaid_task"
-ORDERS_EXPIRE_DUE_TASK = "orders.tasks.orders_expire_due_task"
 
 
 def _expiry_queue(*, order_id: int, countdown: float) -> None:
@@ -167,15 +166,15 @@ def _expiry_queue(*, order_id: int, countdown: float) -> None:
     one publish instead of one per order (a publish costs about a tenth of an order's CPU), and
     workers hold a few delayed messages instead of one per unpaid order. The beat sweep stays the
     safety net. Eager Celery (tests, the embedded mode) runs the order's own task instead.
-    The tasks are queued by name: orders.tasks calls these services."""
+    The tasks are queued by name (orders.task_names)."""
     if app.conf.task_always_eager:
-        expire = app.signature(ORDER_EXPIRE_TASK, args=(order_id,))
+        expire = app.signature(task_names.ORDER_EXPIRE, args=(order_id,))
         transaction.on_commit(lambda: expire.apply_async(countdown=countdown))
         return
     key = ("orders:expiry", round(countdown))  # orders of one payment timeout share a run
 
     def expire_soon() -> None:  # runs EXPIRY_COALESCE_SECONDS or more after this deadline
-        app.signature(ORDERS_EXPIRE_DUE_TASK).apply_async(
+        app.signature(task_names.ORDERS_EXPIRE_DUE).apply_async(
             countdown=countdown + 2 * EXPIRY_COALESCE_SECONDS
         )
 

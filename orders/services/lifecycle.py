@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.stock import StockLine, stock_release
+from mall.celery import app
 from mall.errors import OrderStatusInvalid, PickupCodeInvalid, WechatUnavailable
 from marketing.services.campaigns import campaign_usages_release
 from marketing.services.coupons import coupon_release_for_order
@@ -37,7 +38,7 @@ from members.points import points_refund
 from members.services import subscribe_message_queue
 from members.stored_value import stored_value_credit
 
-from .. import sql
+from .. import sql, task_names
 from ..models import (
     ALLOWED_TRANSITIONS,
     TIMESTAMP_FIELD,
@@ -48,6 +49,7 @@ from ..models import (
     TransitionNotAllowed,
 )
 from ..pricing import breakdown_benefits
+from .shipping import UPLOADABLE, order_shipping_info_upload
 
 logger = logging.getLogger(__name__)
 
@@ -281,8 +283,6 @@ def order_ship(*, order_id: int, carrier: str, tracking_no: str, actor: str) -> 
     Raises: OrderStatusInvalid (not paid, a pickup order, or shipped with another tracking no),
     django ValidationError (empty carrier or tracking no).
     """
-    from ..tasks import order_shipping_info_upload_task
-
     carrier, tracking_no = carrier.strip(), tracking_no.strip()
     if not carrier or not tracking_no:
         raise ValidationError({"tracking_no": "请填写快递公司和快递单号"})
@@ -323,7 +323,7 @@ def order_ship(*, order_id: int, carrier: str, tracking_no: str, actor: str) -> 
         page=f"pages/order/detail?no={order.no}",
         dedup_key=f"shipped:{order.no}",
     )
-    transaction.on_commit(lambda: order_shipping_info_upload_task.delay(order_id))
+    _shipping_info_upload_queue(order_id)
     return order
 
 
@@ -335,8 +335,6 @@ def pickup_redeem(*, code: str, actor: str, order_id: int | None = None) -> Orde
 
     Raises: PickupCodeInvalid, OrderStatusInvalid (not paid yet, or already picked up).
     """
-    from ..tasks import order_shipping_info_upload_task
-
     code = code.strip()
     orders = Order.objects.filter(delivery_type=Order.DeliveryType.PICKUP)
     if order_id is not None:
@@ -362,9 +360,34 @@ def pickup_redeem(*, code: str, actor: str, order_id: int | None = None) -> Orde
             "订单尚未支付" if order.status == OrderStatus.PENDING_PAYMENT else "订单已核销或已关闭"
         )
         raise OrderStatusInvalid(message, status=order.status)
-    transaction.on_commit(lambda: order_shipping_info_upload_task.delay(order.pk))
+    _shipping_info_upload_queue(order.pk)
     order.refresh_from_db()
     return order
+
+
+def _shipping_info_upload_queue(order_id: int) -> None:
+    """On commit, the task that tells WeChat the order left (orders.shipping)."""
+    upload = app.signature(task_names.ORDER_SHIPPING_INFO_UPLOAD, args=(order_id,))
+    transaction.on_commit(upload.delay)
+
+
+# --- expiry: how, and who may decide it ---
+OrderExpirer = Callable[..., bool]  # expire(order_id=, now=) -> whether it cancelled the order
+_order_expirers: list[OrderExpirer] = []
+
+
+def order_expirer_install(expire: OrderExpirer) -> None:
+    """Make `expire` the way orders' tasks and sweep expire an overdue unpaid order, instead of
+    order_close_if_unpaid. The payments app installs its own at start-up (PaymentsConfig.ready):
+    it asks WeChat Pay first, which orders, below payments, cannot call."""
+    _order_expirers[:] = [expire]
+
+
+def order_expire_overdue(*, order_id: int, now: datetime | None = None) -> bool:
+    """Expire the order if it is unpaid past its deadline, the installed way (see
+    order_expirer_install); returns whether this call cancelled it."""
+    expire = _order_expirers[0] if _order_expirers else order_close_if_unpaid
+    return expire(order_id=order_id, now=now)
 
 
 # --- the sweep: expiry, auto-receive, auto-complete in bounded batches ---
@@ -379,9 +402,8 @@ def orders_sweep(
     order goes through its own service, whose conditional UPDATE lets one caller win. Also
     retries the WeChat shipping uploads that their task gave up on (`uploaded`).
 
-    `expire(order_id=, now=)` handles each overdue unpaid order (default: order_close_if_unpaid);
-    the beat task passes one that asks WeChat Pay first (payments app), which this module may
-    not import."""
+    `expire(order_id=, now=)` handles each overdue unpaid order (default:
+    order_expire_overdue)."""
     now = now or timezone.now()
     expired = orders_expire_due(now=now, batch_size=batch_size, expire=expire)
     receive_ids = list(
@@ -417,10 +439,10 @@ def orders_expire_due(
     expire: Callable[..., bool] | None = None,
 ) -> dict[str, int]:
     """One bounded batch of unpaid orders past their deadline, oldest first, each through
-    `expire(order_id=, now=)` (default: order_close_if_unpaid; see orders_sweep). Returns how
+    `expire(order_id=, now=)` (default: order_expire_overdue). Returns how
     many this call cancelled and `has_more` when the batch was full."""
     now = now or timezone.now()
-    expire = expire or order_close_if_unpaid
+    expire = expire or order_expire_overdue
     expired_ids = list(
         Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now)
         .order_by("expires_at")
@@ -436,8 +458,6 @@ SHIPPING_UPLOAD_GRACE = timedelta(minutes=30)
 def _shipping_info_uploads_retry(*, now: datetime, limit: int) -> int:
     """The safety net of order_shipping_info_upload_task: orders handed over more than 30
     minutes ago and still unknown to WeChat get one more attempt each (no lock is held)."""
-    from .shipping import UPLOADABLE, order_shipping_info_upload
-
     cutoff = now - SHIPPING_UPLOAD_GRACE
     stuck = (
         Order.objects.filter(

@@ -24,14 +24,14 @@ from marketing.services.campaigns import campaign_usages_mark_paid
 from marketing.services.coupons import coupon_mark_used_for_order, coupons_grant_on_spend
 from marketing.services.flash_sale import KIND as FLASH_KIND
 from marketing.services.flash_sale import flash_mark_paid
-from marketing.services.group_buy import GROUP_BUY_KINDS
+from marketing.services.group_buy import GROUP_BUY_KINDS, group_member_paid
 from marketing.services.points_mall import PROMOTION_KIND as POINTS_MALL_KIND
 from marketing.services.points_mall import points_mall_order_paid
 from members.levels import member_order_paid_locked
 from orders.pricing import breakdown_benefits
 from orders.services import order_paid_effects_claim
 
-from .group_buy import group_buy_order_paid_locked
+from .queue import group_buy_expire_queue, group_buy_order_refund_queue
 
 
 def order_paid_effects_apply(*, order_id: int, now: datetime | None = None) -> bool:
@@ -62,3 +62,17 @@ def order_paid_effects_apply(*, order_id: int, now: datetime | None = None) -> b
             order_id=order_id, member_id=paid["member_id"], paid_fen=paid["payable_fen"]
         )
         return True
+
+
+def group_buy_order_paid_locked(*, order_id: int, now: datetime | None = None) -> None:
+    """In the order's pending → paid transaction: the group's progress (seat paid, the leader's
+    payment starting the clock, forming when full). Queues, on commit, the group's expiry
+    countdown when the leader paid, and the refund of a payment that came after its group
+    failed (a payment is never dropped)."""
+    outcome = group_member_paid(order_id=order_id, now=now)
+    if outcome is None:
+        return
+    if outcome.clock_started and outcome.expires_at is not None:
+        group_buy_expire_queue(outcome.group_id, eta=outcome.expires_at)
+    if outcome.must_refund:
+        group_buy_order_refund_queue(order_id)

@@ -18,9 +18,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
-from django.urls import reverse
 from django.utils import timezone
 
+from mall.celery import app
 from mall.coalesce import publish_at_most_every
 from mall.errors import OrderAlreadyPaid, OrderNotPayable, WechatUnavailable
 from mall.money import yuan
@@ -29,18 +29,16 @@ from members.services import subscribe_messages_queue_many
 from orders.models import Order, OrderLine, OrderStatus
 from orders.services import order_close_if_unpaid, order_transition
 
-from .. import wechat
+from .. import task_names, wechat
 from ..models import PaymentAttempt
 from .paid_effects import order_paid_effects_apply
+from .prepay import MIN_TIME_EXPIRE, PREPAY_REUSE_MARGIN, PREPAY_TTL, payment_notify_url
 from .refunds import refund_for_attempt_locked
 from .settle import order_attempt_paid_fast, order_attempt_paid_locked, order_balance_spend_record
 from .top_ups import top_up_paid_locked
 
 logger = logging.getLogger(__name__)
 
-PREPAY_TTL = timedelta(hours=2)  # a prepay_id is valid for 2 hours
-MIN_TIME_EXPIRE = timedelta(minutes=5, seconds=30)  # WeChat refuses < 5 min (+ clock skew)
-PREPAY_REUSE_MARGIN = timedelta(minutes=1)  # a reused prepay leaves the shopper time to pay
 CREATED_ATTEMPT_GRACE = timedelta(minutes=1)  # its unifiedorder may still be on the wire
 ALREADY_PAID_STATUSES = (
     OrderStatus.PAID,
@@ -64,10 +62,6 @@ class SettleOutcome(StrEnum):
     def is_recorded(self) -> bool:
         """WeChat may stop telling us: the money is in the ledger (now or before)."""
         return self in (self.SETTLED, self.ALREADY_SETTLED, self.REFUNDING)
-
-
-def payment_notify_url() -> str:
-    return settings.PUBLIC_BASE_URL.rstrip("/") + reverse("wechat-pay-notify")
 
 
 # --- pay ---
@@ -257,14 +251,13 @@ def _paid_followups_queue(order_id: int, *, coalesce: bool = False) -> None:
     after twice that delay, picks up every order paid meanwhile. A Celery publish costs more than
     the payment's own write; under load this is a few publishes a second instead of hundreds.
     Eager Celery (tests, the embedded mode) runs the order's task at once instead."""
-    from ..tasks import paid_followups_sweep_task, payment_paid_followups_task
-
-    if not coalesce or payment_paid_followups_task.app.conf.task_always_eager:
-        transaction.on_commit(lambda: payment_paid_followups_task.delay(order_id), robust=True)
+    if not coalesce or app.conf.task_always_eager:
+        followups = app.signature(task_names.PAYMENT_PAID_FOLLOWUPS, args=(order_id,))
+        transaction.on_commit(followups.delay, robust=True)
         return
 
     def sweep_soon() -> None:  # runs FOLLOWUPS_COALESCE_SECONDS or more after this commit
-        paid_followups_sweep_task.apply_async(
+        app.signature(task_names.PAID_FOLLOWUPS_SWEEP).apply_async(
             kwargs={"older_than_seconds": 0}, countdown=2 * FOLLOWUPS_COALESCE_SECONDS
         )
 
@@ -627,3 +620,14 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
         except WechatUnavailable as exc:  # the sync beat closes it later
             logger.warning("closing attempt %s of expired order %s: %r", attempt_id, order_id, exc)
     return cancelled
+
+
+def order_expire_unless_wechat_busy(*, order_id: int, now: datetime | None = None) -> bool:
+    """order_expire as orders' expiry tasks and sweep run it (PaymentsConfig.ready installs it
+    with orders' `order_expirer_install`): while WeChat cannot answer, the order waits for the
+    next run (then the grace period ends, see order_expire)."""
+    try:
+        return order_expire(order_id=order_id, now=now)
+    except WechatUnavailable as exc:
+        logger.warning("expiry of order %s waits for WeChat: %r", order_id, exc)
+        return False

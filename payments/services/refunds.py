@@ -51,6 +51,8 @@ from orders.services import ALLOWED_TRANSITIONS, order_transition
 from .. import wechat
 from ..models import LedgerEntry, PaymentAttempt, Refund, RefundLine, TopUp
 from .ledger import ledger_record
+from .paid_effects import order_paid_effects_apply
+from .queue import refund_submit_queue
 from .top_up_refunds import top_up_refund_closed_locked, top_up_refund_succeeded_locked
 
 logger = logging.getLogger(__name__)
@@ -130,8 +132,6 @@ def refund_request(
     RefundExceedsPaid, RefundNumberReused. The stored-value part (see _refund_split) goes
     back to the balance when the refund succeeds: at once when WeChat has no part in it.
     """
-    from ..tasks import refund_submit_task
-
     order = _order_lock(order_id)
     if out_refund_no and (existing := Refund.objects.filter(out_refund_no=out_refund_no).first()):
         if existing.order_id != order_id:
@@ -171,7 +171,7 @@ def refund_request(
         _refund_succeeded_locked(refund=refund, order=order, succeeded_at=timezone.now())
     else:
         refund_id = refund.pk
-        transaction.on_commit(lambda: refund_submit_task.delay(refund_id), robust=True)
+        refund_submit_queue(refund_id)
     return refund
 
 
@@ -251,8 +251,6 @@ def refund_for_attempt_locked(*, attempt: PaymentAttempt, reason: str) -> Refund
     closed, or paid by another attempt), or a top-up already credited by another attempt. The
     caller holds the attempt's lock inside its transaction; a second call returns the first
     refund ("R" + out_trade_no)."""
-    from ..tasks import refund_submit_task
-
     out_refund_no = f"R{attempt.out_trade_no}"
     existing = Refund.objects.filter(out_refund_no=out_refund_no).first()
     if existing is not None:
@@ -269,7 +267,7 @@ def refund_for_attempt_locked(*, attempt: PaymentAttempt, reason: str) -> Refund
         is_automatic=True,
     )
     refund_id = refund.pk
-    transaction.on_commit(lambda: refund_submit_task.delay(refund_id), robust=True)
+    refund_submit_queue(refund_id)
     return refund
 
 
@@ -495,9 +493,7 @@ def _refund_succeeded_locked(
     if not lines:
         return  # an automatic refund of a surplus attempt: the order's own payment is untouched
     # What the refund takes back must have been given: the payment's effects, if its follow-up
-    # has not run yet (imported here: paid_effects → group_buy → refunds).
-    from .paid_effects import order_paid_effects_apply
-
+    # has not run yet.
     order_paid_effects_apply(order_id=order.pk)
     member_order_refund_settled_locked(  # growth and the order's earned points, in proportion
         member_id=order.member_id,

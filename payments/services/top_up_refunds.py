@@ -26,6 +26,7 @@ from members.stored_value import stored_value_credit, stored_value_debit
 
 from ..models import LedgerEntry, PaymentAttempt, Refund, TopUp
 from .ledger import ledger_record
+from .queue import refund_submit_queue
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,6 @@ def top_up_refund(*, top_up_id: int, actor: str, reason: str = "") -> Refund:
     Raises: TopUp.DoesNotExist, TopUpNotRefundable (not paid), TopUpBalanceSpent (the balance
     holds less than amount + bonus; nothing is changed).
     """
-    from ..tasks import refund_submit_task
-
     top_up = TopUp.objects.select_for_update().get(pk=top_up_id)
     if top_up.status in (TopUp.Status.REFUNDING, TopUp.Status.REFUNDED):
         existing = (
@@ -88,7 +87,7 @@ def top_up_refund(*, top_up_id: int, actor: str, reason: str = "") -> Refund:
         occurred_at=now,
     )
     refund_id = refund.pk
-    transaction.on_commit(lambda: refund_submit_task.delay(refund_id), robust=True)
+    refund_submit_queue(refund_id)
     return refund
 
 

@@ -25,6 +25,7 @@ from members.stored_value import stored_value_credit
 from .. import wechat
 from ..models import LedgerEntry, PaymentAttempt, TopUp, TopUpTier
 from .ledger import ledger_record
+from .prepay import MIN_TIME_EXPIRE, PREPAY_REUSE_MARGIN, PREPAY_TTL, payment_notify_url
 from .refunds import refund_for_attempt_locked
 
 logger = logging.getLogger(__name__)
@@ -59,8 +60,6 @@ def top_up_create(
 
     Raises: TopUpAmountInvalid, IdempotencyKeyReused (same key, other amount), WechatUnavailable.
     """
-    from .pay import MIN_TIME_EXPIRE, PREPAY_REUSE_MARGIN, PREPAY_TTL, payment_notify_url
-
     if not 0 < amount_fen <= TOP_UP_MAX_FEN:
         raise TopUpAmountInvalid(amount_fen=amount_fen, max_fen=TOP_UP_MAX_FEN)
     now = timezone.now()
