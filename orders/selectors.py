@@ -24,7 +24,7 @@ from mall.errors import (
 from members.models import Member
 from members.points import points_rule_get
 
-from . import sql
+from . import discount_providers, sql
 from .models import (
     Address,
     CartItem,
@@ -46,7 +46,6 @@ from .pricing import (
     PricingLine,
     PromotionChoice,
     Quote,
-    discount_providers,
     price_cart,
 )
 
@@ -290,7 +289,7 @@ def pricing_inputs_load(
         promotion_kind=promotion.kind if promotion else None,
         promotion_id=promotion.id if promotion else None,
     )
-    providers = discount_providers()
+    providers = discount_providers.DISCOUNT_PROVIDERS
     _choices_check_judged(choices, providers)
     discounts = tuple(
         LoadedDiscount(
