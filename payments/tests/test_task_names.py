@@ -20,7 +20,7 @@ def _names(module: object) -> set[str]:
 
 
 def test_the_tasks_services_queue_by_name_are_registered_in_a_web_process():
-    registered = subprocess.run(
+    registered = subprocess.run(  # noqa: S603 - this interpreter, our script
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True
     ).stdout.split()
     expected = _names(orders_task_names) | _names(payments_task_names)
