@@ -33,8 +33,8 @@ def checkout_request_hash(
     *, checkout: CheckoutRequest, expected_payable_fen: int, note: str
 ) -> str:
     """A fingerprint of the order request: a replayed Idempotency-Key must carry the same one.
-    The repr of the frozen dataclasses is canonical (fields in declared order, tuples) and cost
-    a tenth of asdict() + JSON."""
+    The repr of the frozen dataclasses is canonical (fields in declared order, tuples) and much
+    cheaper than asdict() + JSON."""
     canonical = repr((checkout, expected_payable_fen, note))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

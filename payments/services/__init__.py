@@ -14,9 +14,9 @@ from .pay import (
     payment_attempt_close,
     payment_attempt_query,
     payment_attempts_sync,
-    payment_notify_url,
     payment_settle,
 )
+from .prepay import payment_notify_url
 from .reconciliation import BillFormatError, bill_parse, wechat_bill_reconcile, yuan_to_fen
 from .refunds import (
     RefundLineInput,

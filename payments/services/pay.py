@@ -248,9 +248,8 @@ def _paid_followups_queue(order_id: int, *, coalesce: bool = False) -> None:
 
     `coalesce` (the notification's fast path, whose effects are still due): instead of one task
     per payment, at most one sweep task per FOLLOWUPS_COALESCE_SECONDS from this process, run
-    after twice that delay, picks up every order paid meanwhile. A Celery publish costs more than
-    the payment's own write; under load this is a few publishes a second instead of hundreds.
-    Eager Celery (tests, the embedded mode) runs the order's task at once instead."""
+    after twice that delay, picks up every order paid meanwhile: a Celery publish costs more than
+    the payment's own write. Eager Celery (tests, the embedded mode) runs the order's task at once instead."""
     if not coalesce or app.conf.task_always_eager:
         followups = app.signature(task_names.PAYMENT_PAID_FOLLOWUPS, args=(order_id,))
         transaction.on_commit(followups.delay, robust=True)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 NOTIFY = "/api/v1/payments/wechat/notify"
 # A new notification of an ordinary order: one statement (order paid + its log + attempt paid +
 # ledger row), in autocommit. A replay: the same statement, which writes nothing and reads the
-# attempt as it was. (26 before issue 6, 10 with the effects in the payment's transaction.)
+# attempt as it was.
 NEW_NOTIFICATION_SQL = 1
 # Then the follow-up applies the payment's effects in other apps (paid_effects.py), for an order
 # without promotion, coupon or campaign: the claim (UPDATE … RETURNING the fields the hooks read),
