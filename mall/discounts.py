@@ -2,36 +2,8 @@
 
 Providers live in lower apps (members: the level discount; marketing: promotions, coupons, flash
 sales, group buys, the points mall), which must not import orders, so the types they build and
-read are here. A provider is an object listed in `settings.ORDER_DISCOUNT_PROVIDERS`:
-
-    key: str                                   # e.g. "level", "promotions"
-    handles_coupons: bool = False              # it judges `choices.coupon_id`
-    promotion_kinds: frozenset[str] = ...      # the `choices.promotion_kind`s it judges
-
-    def load(self, *, member, lines, now, choices: PricingChoices) -> Any
-        # Queries allowed. `lines` are PricingLine-like (attributes below). Raise a DomainError
-        # (coupon_unavailable, promotion_unavailable, …) when a choice it judges cannot be used.
-
-    def apply(self, *, lines, loaded, goods_left_fen: int) -> list[Adjustment]
-        # Pure. `lines` are QuoteLine-like, already discounted by the providers before this one.
-
-    # optional, called inside order creation's transaction, after the order and its lines are
-    # written (order.pk, order.no, order.member_id; quote.lines, quote.discounts with refs):
-    def commit(self, *, member, order, quote, loaded, now) -> None
-        # take what the order uses (mark the coupon used, take flash stock, a group seat …);
-        # raise a DomainError to abort the whole order. Conditional updates only.
-
-    # optional: free gift lines (买赠 of another SKU), asked once the provider is loaded; each
-    # becomes an extra line at price 0 (stock permitting: 赠完即止) with gift_ref set:
-    def gift_lines(self, *, loaded, lines) -> list[Gift]
-
-    # optional, pure: discounts on the shipping fee (a 运费券), after shipping is known; each is
-    # capped by the fee left and counted in the breakdown's discounts like any other:
-    def apply_shipping(self, *, lines, loaded, shipping_fen: int) -> list[Adjustment]
-
-    # optional: SKUs whose units the provider reserves itself (a flash pool), so the normal
-    # stock check and reservation skip them; their order lines get stock_held_by=key.
-    def stock_held_skus(self, *, loaded) -> frozenset[int]
+read are here: the DiscountProvider protocol (with its optional hooks, DiscountProviderHooks) and
+the dataclasses. orders lists the providers it applies, in order, in orders/discount_providers.py.
 
 Line attributes a provider may read: sku_id, product_id, category_ids (the product's category
 and its ancestors), quantity, unit_price_fen, goods_fen (QuoteLine), discount_fen (QuoteLine,
@@ -45,7 +17,10 @@ refunded, is not a provider method: orders' `_order_release_benefits` and paymen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -108,3 +83,48 @@ class PointsRule:
 # Sources of a special price (a flash sale, a group-buy price, a points-mall exchange): a line that
 # has one is left alone by the providers after it (a special price does not stack).
 SPECIAL_PRICE_SOURCES = frozenset({"flash_sale", "group_buy", "points_mall"})
+
+
+class DiscountProvider(Protocol):
+    """A discount price_cart applies (orders/discount_providers.py lists them, in order)."""
+
+    key: str  # e.g. "level", "promotions"; an order line's stock_held_by when it holds stock
+
+    def load(
+        self, *, member: Any, lines: Sequence[Any], now: datetime, choices: PricingChoices
+    ) -> Any:
+        """Read what apply() needs (queries allowed); `lines` are PricingLine-like. Raise a
+        DomainError (coupon_unavailable, promotion_unavailable, …) when a choice it judges
+        cannot be used."""
+
+    def apply(self, *, lines: Sequence[Any], loaded: Any, goods_left_fen: int) -> list[Adjustment]:
+        """Pure: the adjustments for these QuoteLine-like lines, already discounted by the
+        providers before this one."""
+
+
+class DiscountProviderHooks(Protocol):
+    """What a provider may also have; orders looks each up with getattr and skips it when
+    missing."""
+
+    handles_coupons: bool  # it judges `choices.coupon_id` (default False)
+    promotion_kinds: frozenset[str]  # the `choices.promotion_kind`s it judges (default none)
+
+    def commit(self, *, member: Any, order: Any, quote: Any, loaded: Any, now: datetime) -> None:
+        """Inside order creation's transaction, after the order and its lines are written: take
+        what the order uses (mark the coupon used, take flash stock, a group seat …) with
+        conditional updates; a DomainError aborts the whole order."""
+
+    def gift_lines(self, *, loaded: Any, lines: Sequence[Any]) -> list[Gift]:
+        """Free gift lines (买赠 of another SKU), each added at price 0 while its stock lasts."""
+
+    def apply_shipping(
+        self, *, lines: Sequence[Any], loaded: Any, shipping_fen: int
+    ) -> list[Adjustment]:
+        """Pure: discounts on the shipping fee (a 运费券), each capped by the fee left."""
+
+    def stock_held_skus(self, *, loaded: Any) -> frozenset[int]:
+        """SKUs whose units the provider reserves itself (a flash pool): the normal stock check
+        and reservation skip them."""
+
+    def payment_timeout_s(self, *, loaded: Any) -> int | None:
+        """A payment timeout shorter than the shop's for the order (a flash sale: 5 minutes)."""

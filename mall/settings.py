@@ -217,16 +217,6 @@ ORDER_SHIPPING_UPLOAD_RETRY_BASE_SECONDS = env.int(
 )
 ORDER_SHIPPING_UPLOAD_MAX_RETRIES = env.int("ORDER_SHIPPING_UPLOAD_MAX_RETRIES", default=12)
 CART_MAX_ITEMS = env.int("CART_MAX_ITEMS", default=100)
-# Discount providers applied in this order by orders.pricing.price_cart (dotted paths to classes
-# or objects; the contract is mall/discounts.py).
-ORDER_DISCOUNT_PROVIDERS: list[str] = [
-    "marketing.providers.flash_sale.FlashSaleProvider",
-    "marketing.providers.group_buy.GroupBuyProvider",
-    "marketing.providers.points_mall.PointsMallProvider",
-    "marketing.providers.campaigns.LimitedTimeProvider",  # 限时折扣
-    "members.providers.LevelDiscountProvider",  # 5th in pricing.md's order
-    "marketing.providers.campaigns.PromotionProvider",  # 满减/满折, N元N件, 买赠, coupons
-]
 # Points at checkout: POINTS_PER_YUAN points pay 1 yuan, for at most this % of what is left to pay.
 POINTS_PER_YUAN = env.int("POINTS_PER_YUAN", default=100)
 POINTS_MAX_DEDUCT_PERCENT = env.int("POINTS_MAX_DEDUCT_PERCENT", default=50)

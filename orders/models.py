@@ -1,7 +1,8 @@
 """Cart, addresses, delivery (freight templates, pickup points), orders and their status log.
 
-Amounts are integer fen. Status changes only through `orders.services.order_transition`, with a
-conditional UPDATE, so two workers can never both move one order.
+Amounts are integer fen. Status changes only through `orders.services.order_transition` (or its
+one-statement twin for a payment, orders.sql), with a conditional UPDATE checked against
+ALLOWED_TRANSITIONS, so two workers can never both move one order.
 """
 
 from django.core.validators import MinValueValidator, RegexValidator
@@ -172,6 +173,32 @@ class OrderStatus(models.TextChoices):
     COMPLETED = "completed", "已完成"
     CANCELLED = "cancelled", "已取消"
     CLOSED = "closed", "已关闭"
+
+
+# The order state machine: the moves `orders.services.order_transition` (and the payment's
+# one-statement settle, orders.sql) may make, and the timestamp each target status sets.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    OrderStatus.PENDING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED}),
+    # paid → received: a pickup order handed over at the pickup point (pickup_redeem).
+    OrderStatus.PAID: frozenset({OrderStatus.SHIPPED, OrderStatus.RECEIVED, OrderStatus.CLOSED}),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.RECEIVED, OrderStatus.CLOSED}),
+    OrderStatus.RECEIVED: frozenset({OrderStatus.COMPLETED, OrderStatus.CLOSED}),
+    OrderStatus.COMPLETED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+    OrderStatus.CLOSED: frozenset(),
+}
+TIMESTAMP_FIELD: dict[str, str] = {
+    OrderStatus.PAID: "paid_at",
+    OrderStatus.SHIPPED: "shipped_at",
+    OrderStatus.RECEIVED: "received_at",
+    OrderStatus.COMPLETED: "completed_at",
+    OrderStatus.CANCELLED: "cancelled_at",
+    OrderStatus.CLOSED: "closed_at",
+}
+
+
+class TransitionNotAllowed(ValueError):
+    """A programming error: the pair is not in ALLOWED_TRANSITIONS."""
 
 
 class Order(models.Model):

@@ -6,7 +6,7 @@ creation both call `price_cart` on that, so the preview and the order agree to t
 
 Order of the computation (each step capped by what is left, never negative):
 1. goods_fen = Σ unit price × quantity;
-2. discount providers from `settings.ORDER_DISCOUNT_PROVIDERS`, in order; each adjustment is capped
+2. discount providers (orders/discount_providers.py), in order; each adjustment is capped
    by the goods left, keeping at least 1 fen of goods while the order has any (WeChat Pay cannot
    charge 0 fen), and allocated to lines (remainder to the last line, no line below 0);
 3. shipping per freight template group; "free over" compares the group's goods **after**
@@ -22,15 +22,11 @@ Shipping is allocated to lines too (by goods after discounts), so Σ line paid_f
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
-from django.conf import settings
-from django.utils.module_loading import import_string
-
-from mall.discounts import Adjustment, Gift, PointsRule, PricingChoices
+from mall.discounts import Adjustment, DiscountProvider, Gift, PointsRule, PricingChoices
 from mall.errors import BalanceUnavailable, DeliveryUnavailable, PointsUnavailable
 from mall.money import allocate, allocate_capped
 
@@ -185,37 +181,6 @@ class Quote:
     @property
     def discount_fen(self) -> int:
         return sum(d.amount_fen for d in self.discounts)
-
-
-class DiscountProvider(Protocol):
-    """An extension point of price_cart (marketing promotions, member levels, coupons …); the
-    whole contract, with the optional commit / stock_held_skus / payment_timeout_s, is in
-    mall/discounts.py."""
-
-    key: str
-
-    def load(
-        self, *, member: Any, lines: Sequence[PricingLine], now: Any, choices: PricingChoices
-    ) -> Any:
-        """Read what apply() needs (queries allowed); called by pricing_inputs_load."""
-
-    def apply(
-        self, *, lines: tuple[QuoteLine, ...], loaded: Any, goods_left_fen: int
-    ) -> list[Adjustment]:
-        """Pure: the adjustments for these lines (already discounted by earlier providers)."""
-
-
-@functools.cache
-def _providers_for(paths: tuple[str, ...]) -> tuple[DiscountProvider, ...]:
-    found = []
-    for path in paths:
-        target = import_string(path)
-        found.append(target() if isinstance(target, type) else target)
-    return tuple(found)
-
-
-def discount_providers() -> tuple[DiscountProvider, ...]:
-    return _providers_for(tuple(settings.ORDER_DISCOUNT_PROVIDERS))
 
 
 # --- the function ---

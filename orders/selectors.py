@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from django.db import connection
 from django.db.models import (
     Count,
     Expression,
@@ -24,8 +23,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from catalog.models import Category, Product, Sku
-from mall.db import execute_prepared, models_from_rows, select_list
+from catalog.models import Sku
 from mall.discounts import PricingChoices
 from mall.errors import (
     CartEmpty,
@@ -38,12 +36,10 @@ from mall.errors import (
 from members.models import Member
 from members.points import points_rule_get
 
-from . import sql
+from . import discount_providers, sql
 from .models import (
     Address,
     CartItem,
-    FreightRule,
-    FreightTemplate,
     Order,
     OrderLine,
     OrderStatus,
@@ -62,7 +58,6 @@ from .pricing import (
     PricingLine,
     PromotionChoice,
     Quote,
-    discount_providers,
     price_cart,
 )
 
@@ -123,37 +118,12 @@ class SkuForSale:
     category_ids: tuple[int, ...]  # the product's category and its ancestors, nearest first
 
 
-# The SKU, its product and its category with two ancestors (Category.MAX_DEPTH) in one plain
-# statement: every preview and order reads it, and building it with the ORM's select_related
-# cost several times more than running it. `= ANY(array)` on PostgreSQL (one text, prepared),
-# IN (…) on SQLite.
-_SKU_TABLE, _PRODUCT_TABLE = Sku._meta.db_table, Product._meta.db_table
-_CATEGORY_TABLE = Category._meta.db_table
-_SKUS_FOR_SALE_SQL = f"""\
-SELECT s.id, s.product_id, s.price_fen, s.stock, s.weight_g, s.is_active, s.spec_key, s.specs,
-       s.image, p.title, p.is_on_shelf, p.main_image, p.main_image_thumb,
-       c1.id, c1.is_visible, c2.id, c2.is_visible, c3.id, c3.is_visible, c3.parent_id
-FROM {_SKU_TABLE} s
-JOIN {_PRODUCT_TABLE} p ON p.id = s.product_id
-JOIN {_CATEGORY_TABLE} c1 ON c1.id = p.category_id
-LEFT JOIN {_CATEGORY_TABLE} c2 ON c2.id = c1.parent_id
-LEFT JOIN {_CATEGORY_TABLE} c3 ON c3.id = c2.parent_id
-WHERE s.id {{ids}}
-"""  # noqa: S608  (table names from the models; values are parameters)
-
-
 def skus_for_sale(*, sku_ids: Sequence[int]) -> dict[int, SkuForSale]:
     """The SKUs by id (an unknown id is left out), in one query."""
     ids = list(dict.fromkeys(sku_ids))
     if not ids:
         return {}
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            execute_prepared(cursor, _SKUS_FOR_SALE_SQL.format(ids="= ANY(%s)"), [ids])
-        else:
-            in_list = f"IN ({', '.join(['%s'] * len(ids))})"
-            cursor.execute(_SKUS_FOR_SALE_SQL.format(ids=in_list), ids)
-        rows = cursor.fetchall()
+    rows = sql.skus_for_sale_rows(sku_ids=ids)
     return {row[0]: _sku_for_sale(row) for row in rows}
 
 
@@ -245,10 +215,6 @@ def cart_view_for_member(*, member: Member) -> CartView:
     )
 
 
-def cart_item_get_for_member(*, member: Member, item_id: int) -> CartItem:
-    return cart_items_for_member(member=member).get(pk=item_id)
-
-
 def cart_checkout_lines(*, member: Member) -> tuple[LineInput, ...]:
     """The selected cart lines, oldest first. Raises: CartEmpty."""
     lines = tuple(
@@ -265,10 +231,6 @@ def cart_checkout_lines(*, member: Member) -> tuple[LineInput, ...]:
 # --- addresses and pickup points ---
 def address_list_for_member(*, member: Member) -> QuerySet[Address]:
     return Address.objects.filter(member=member)
-
-
-def address_get_for_member(*, member: Member, address_id: int) -> Address:
-    return Address.objects.get(member=member, pk=address_id)
 
 
 def pickup_point_list() -> QuerySet[PickupPoint]:
@@ -339,7 +301,7 @@ def pricing_inputs_load(
         promotion_kind=promotion.kind if promotion else None,
         promotion_id=promotion.id if promotion else None,
     )
-    providers = discount_providers()
+    providers = discount_providers.DISCOUNT_PROVIDERS
     _choices_check_judged(choices, providers)
     discounts = tuple(
         LoadedDiscount(
@@ -439,74 +401,17 @@ def _delivery_info(*, member: Member, delivery: DeliveryChoice) -> DeliveryInfo:
                 "自提点已停用或不存在", pickup_point_id=delivery.pickup_point_id
             )
         return DeliveryInfo(type="pickup", pickup_point_id=delivery.pickup_point_id)
-    # Raw (the ORM's converters still apply): every preview and order reads it, and building
-    # the ORM query cost more than running it.
-    with connection.cursor() as cursor:
-        execute_prepared(cursor, _ADDRESS_SQL, [delivery.address_id, member.pk])
-        row = cursor.fetchone()
-    if row is None:
+    address = sql.address_for_member(address_id=delivery.address_id, member_id=member.pk)
+    if address is None:
         raise DeliveryUnavailable("收货地址不存在", address_id=delivery.address_id)
-    address = models_from_rows(Address, [row])[0]
     return DeliveryInfo(type="express", province=address.province, address=address.as_snapshot())
-
-
-_ADDRESS_SQL = (
-    f"SELECT {select_list(Address, 'a')} FROM {Address._meta.db_table} a "  # noqa: S608
-    "WHERE a.id = %s AND a.member_id = %s"
-)
-
-
-# The default template and those of the products, each with its rules (LEFT JOIN: a template
-# without rules is one row of NULLs) and the products it covers. One plain SQL statement: this
-# runs on every preview and order, and composing it with the ORM cost more than running it.
-_TEMPLATE, _RULE = FreightTemplate._meta.db_table, FreightRule._meta.db_table
-_TEMPLATE_PRODUCT = FreightTemplate.products.through._meta.db_table
-_FREIGHT_SQL = f"""\
-SELECT t.id, t.name, t.charge_by, t.free_over_fen, t.is_default,
-       ARRAY(SELECT tp.product_id FROM {_TEMPLATE_PRODUCT} tp
-             WHERE tp.freighttemplate_id = t.id AND tp.product_id = ANY(%(products)s)),
-       r.id, r.regions::text, r.first_units, r.first_fee_fen, r.extra_units, r.extra_fee_fen
-FROM {_TEMPLATE} t LEFT JOIN {_RULE} r ON r.template_id = t.id
-WHERE t.is_default
-   OR t.id IN (SELECT freighttemplate_id FROM {_TEMPLATE_PRODUCT} WHERE product_id = ANY(%(products)s))
-ORDER BY t.id, r.id
-"""  # noqa: S608  (table names from the models; values are parameters)
-
-
-def _freight_rows_portable(product_ids: set[int]) -> list[tuple]:
-    """The rows of _FREIGHT_SQL (ANY/ARRAY are PostgreSQL's) through the ORM: the embedded
-    mode's SQLite."""
-    links = FreightTemplate.products.through.objects.filter(product_id__in=product_ids)
-    covered: dict[int, list[int]] = {}
-    for template_id, product_id in links.values_list("freighttemplate_id", "product_id"):
-        covered.setdefault(template_id, []).append(product_id)
-    templates = FreightTemplate.objects.filter(
-        Q(is_default=True) | Q(pk__in=list(covered))
-    ).order_by("pk")
-    rules: dict[int, list[FreightRule]] = {}
-    for rule in FreightRule.objects.filter(template__in=templates).order_by("pk"):
-        rules.setdefault(rule.template_id, []).append(rule)
-    rows: list[tuple] = []
-    for t in templates:
-        head = (t.pk, t.name, t.charge_by, t.free_over_fen, t.is_default, covered.get(t.pk, []))
-        for r in rules.get(t.pk, ()):
-            rule = (r.first_units, r.first_fee_fen, r.extra_units, r.extra_fee_fen)
-            rows.append((*head, r.pk, json.dumps(r.regions), *rule))
-        if t.pk not in rules:  # LEFT JOIN: a template without rules is one row of NULLs
-            rows.append((*head, None, None, None, None, None, None))
-    return rows
 
 
 def _freight_templates_load(
     product_ids: set[int],
 ) -> tuple[tuple[FreightTemplateData, ...], int | None, dict[int, int]]:
     """The templates pricing may use, the default one's id, and {product id: its template}."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            execute_prepared(cursor, _FREIGHT_SQL, {"products": sorted(product_ids)})
-            rows = cursor.fetchall()
-    else:
-        rows = _freight_rows_portable(product_ids)
+    rows = sql.freight_rows(product_ids=product_ids)
     heads: dict[int, tuple[str, str, int | None]] = {}
     rules: dict[int, list[FreightRuleData]] = {}
     template_of_product: dict[int, int] = {}

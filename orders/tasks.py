@@ -1,7 +1,7 @@
-"""Celery tasks of the orders app: each takes ids, calls one service, and is safe to run twice."""
+"""Celery tasks of the orders app: each takes ids, calls one service, and is safe to run twice.
+Those the services queue are named in orders.task_names."""
 
 import logging
-from datetime import datetime
 
 from celery import shared_task
 from django.conf import settings
@@ -9,45 +9,46 @@ from django.db import OperationalError
 
 from mall.errors import WechatUnavailable
 
-from . import services
+from . import services, task_names
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600
 
 
-def order_expire_asking_wechat(*, order_id: int, now: datetime | None = None) -> bool:
-    """Expire an overdue unpaid order, asking WeChat Pay first (a paid one is settled instead)
-    and closing its WeChat trades after. While WeChat cannot answer, the order waits for the
-    next sweep (payments' grace period, then it is cancelled anyway)."""
-    from payments.services import order_expire
-
-    try:
-        return order_expire(order_id=order_id, now=now)
-    except WechatUnavailable as exc:
-        logger.warning("expiry of order %s waits for WeChat: %r", order_id, exc)
-        return False
-
-
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    name=task_names.ORDER_EXPIRE,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def order_close_if_unpaid_task(order_id: int) -> bool:
-    return order_expire_asking_wechat(order_id=order_id)
+    """When the order's payment time is up (queued by order creation with a countdown)."""
+    return services.order_expire_overdue(order_id=order_id)
 
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    name=task_names.ORDERS_EXPIRE_DUE,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def orders_expire_due_task() -> dict[str, int]:
-    """Expire every unpaid order past its deadline (asking WeChat first): queued by order
-    creation with a countdown, one run for the orders a web process creates within a second
-    (see orders.services.checkout). A full batch queues the next one at once."""
-    result = services.orders_expire_due(
-        batch_size=settings.ORDER_SWEEP_BATCH_SIZE, expire=order_expire_asking_wechat
-    )
+    """Expire every unpaid order past its deadline (the installed way: payments asks WeChat
+    first, see orders.services.order_expirer_install): queued by order creation with a
+    countdown, one run for the orders a web process creates within a second (see
+    orders.services.checkout). A full batch queues the next one at once."""
+    result = services.orders_expire_due(batch_size=settings.ORDER_SWEEP_BATCH_SIZE)
     if result["has_more"]:
         orders_expire_due_task.delay()
     return result
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None)
+@shared_task(
+    name=task_names.ORDER_SHIPPING_INFO_UPLOAD, bind=True, acks_late=True, max_retries=None
+)
 def order_shipping_info_upload_task(self, order_id: int) -> bool:
     """Retried with exponential backoff (capped at an hour) until WeChat accepts the upload;
     past ORDER_SHIPPING_UPLOAD_MAX_RETRIES (or when run eagerly, where a retry would fail the
@@ -67,11 +68,10 @@ def order_shipping_info_upload_task(self, order_id: int) -> bool:
 
 @shared_task(acks_late=True)
 def orders_sweep_task() -> dict[str, int]:
-    """Every minute (beat): expire unpaid orders, auto-receive, auto-complete; a full batch
+    """Every minute (beat): expire unpaid orders (as orders_expire_due_task does), auto-receive,
+    auto-complete; a full batch
     re-enqueues the next one at once."""
-    result = services.orders_sweep(
-        batch_size=settings.ORDER_SWEEP_BATCH_SIZE, expire=order_expire_asking_wechat
-    )
+    result = services.orders_sweep(batch_size=settings.ORDER_SWEEP_BATCH_SIZE)
     if result["has_more"]:
         orders_sweep_task.delay()
     return result

@@ -1,4 +1,5 @@
 """Celery tasks of the payments app: each takes ids, calls one service, and is safe to run twice.
+Those the services queue are named in payments.task_names.
 
 When tasks run eagerly (tests, the embedded mode) a retry would re-run at once inside the caller's
 request, so eager tasks do not retry: the beat safety nets (payments_sync_pending_task,
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from mall.errors import WechatUnavailable
 
-from . import services
+from . import services, task_names
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +29,25 @@ def _backoff(base_seconds: int, retries: int) -> int:
     return int(min(base_seconds * 2**retries, MAX_BACKOFF_SECONDS))
 
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    name=task_names.PAYMENT_PAID_FOLLOWUPS,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def payment_paid_followups_task(order_id: int) -> None:
     """After an order is paid: the subscribe message, and closing its other WeChat trades."""
     services.order_paid_followups(order_id=order_id)
 
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    name=task_names.PAID_FOLLOWUPS_SWEEP,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def paid_followups_sweep_task(older_than_seconds: int | None = None) -> dict[str, int]:
     """Follow-ups of paid orders still due: queued (coalesced) by payment notifications with
     older_than_seconds=0, and every minute by beat as the safety net. A full batch queues the
@@ -45,7 +58,12 @@ def paid_followups_sweep_task(older_than_seconds: int | None = None) -> dict[str
     return result
 
 
-@shared_task(bind=True, acks_late=True, max_retries=12)
+@shared_task(
+    name=task_names.REFUND_SUBMIT,
+    bind=True,
+    acks_late=True,
+    max_retries=12,
+)
 def refund_submit_task(self, refund_id: int) -> str:
     """Send a pending refund to WeChat; then poll it with refund_query_task until it is final."""
     try:
@@ -108,7 +126,13 @@ def reconcile_task(bill_date: str | None = None) -> dict[str, object]:
 
 
 # --- 拼团 group buying ---
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    name=task_names.GROUP_BUY_EXPIRE,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def group_buy_expire_task(group_id: int) -> int:
     """At a group's deadline (queued with an eta when its leader pays): fail it and refund its
     paid orders, or nothing when it formed meanwhile. The beat sweep is the safety net (and
@@ -116,7 +140,13 @@ def group_buy_expire_task(group_id: int) -> int:
     return services.group_buy_expire(group_id=group_id)
 
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    name=task_names.GROUP_BUY_ORDER_REFUND,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def group_buy_order_refund_task(order_id: int) -> None:
     """A payment that arrived after its group failed: refund it (idempotent)."""
     services.group_buy_order_refund(order_id=order_id)

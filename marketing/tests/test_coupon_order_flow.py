@@ -17,6 +17,7 @@ from mall.discounts import Adjustment
 from mall.errors import CouponNotApplicable
 from marketing.coupon_rules import coupon_evaluate
 from marketing.models import Coupon, CouponSpendRule
+from marketing.providers.campaigns import PromotionProvider
 from marketing.services.coupons import (
     coupon_data_for_member,
     coupon_lock_for_order,
@@ -27,6 +28,7 @@ from members.models import Member
 from orders.models import Order
 from orders.services import order_close_if_unpaid
 from orders.tests.factories import AddressFactory
+from orders.tests.providers import use_providers
 from payments.tests.conftest import refund_and_settle
 
 
@@ -65,10 +67,8 @@ class CouponOnlyProvider:
 
 
 @pytest.fixture
-def shop(settings, wechat_sim, member_login):
-    settings.ORDER_DISCOUNT_PROVIDERS = [
-        "marketing.tests.test_coupon_order_flow.CouponOnlyProvider"
-    ]
+def shop(settings, monkeypatch, wechat_sim, member_login):
+    use_providers(monkeypatch, CouponOnlyProvider())
     settings.PUBLIC_BASE_URL = "http://127.0.0.1:9"  # notifications go nowhere; pay/sync settles
     member_id, client = member_login(f"o-coupon-{uuid4().hex[:8]}")
     member = Member.objects.get(pk=member_id)
@@ -210,9 +210,9 @@ def test_paid_used_once_spend_reward_once_and_returned_on_full_refund(
 
 
 @pytest.mark.django_db
-def test_through_the_promotion_provider_the_best_coupon_is_picked_and_locked(shop, settings):
+def test_through_the_promotion_provider_the_best_coupon_is_picked_and_locked(shop, monkeypatch):
     # given the campaigns' provider, and two usable coupons of which 满100减30 is worth more
-    settings.ORDER_DISCOUNT_PROVIDERS = ["marketing.providers.campaigns.PromotionProvider"]
+    use_providers(monkeypatch, PromotionProvider())
     _, small = issue(shop, kind="cash", threshold_fen=0, amount_fen=500)
     _, best = issue(shop)
     body = {"lines": [{"sku_id": shop["sku"].pk, "quantity": 2}], "address_id": shop["address"].pk}

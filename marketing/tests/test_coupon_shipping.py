@@ -8,6 +8,7 @@ import pytest
 
 from catalog.tests.factories import SkuFactory
 from marketing.models import Coupon, CouponTemplate
+from marketing.providers.campaigns import PromotionProvider
 from marketing.services.coupons import coupons_issue
 from marketing.tests.coupon_factories import CouponTemplateFactory
 from members.models import Member
@@ -18,14 +19,14 @@ from orders.tests.factories import (
     FreightTemplateFactory,
     PickupPointFactory,
 )
+from orders.tests.providers import use_providers
 
 pytestmark = pytest.mark.django_db
-PROMOTIONS = ["marketing.providers.campaigns.PromotionProvider"]
 
 
 @pytest.fixture
-def shop(settings, member_login):
-    settings.ORDER_DISCOUNT_PROVIDERS = PROMOTIONS
+def shop(monkeypatch, member_login):
+    use_providers(monkeypatch, PromotionProvider())
     template = FreightTemplateFactory(is_default=True, charge_by="piece", free_over_fen=None)
     FreightRuleFactory(template=template, first_fee_fen=1200, extra_fee_fen=300)
     member_id, client = member_login(f"o-ship-{uuid4().hex[:8]}")

@@ -5,29 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from catalog.models import Sku
 from mall.errors import CartFull, DomainError, OutOfStock, ProductUnavailable
 from members.models import Member
 
+from .. import sql
 from ..models import CartItem, Order
 from ..selectors import SKU_RELATED, sku_is_available
-
-_MEMBER_LOCK_SQL = f"SELECT 1 FROM {Member._meta.db_table} WHERE id = %s FOR UPDATE"  # noqa: S608
 
 
 def member_lock(*, member: Member) -> None:
     """Lock the member row: serialises one member's cart, address and order writes.
-    Caller must be inside transaction.atomic(). Plain SQL: every order and cart write runs it.
+    Caller must be inside transaction.atomic().
 
     Raises: Member.DoesNotExist."""
-    if not connection.features.has_select_for_update:
-        return  # SQLite (the embedded mode): each transaction holds the database's write lock
-    with connection.cursor() as cursor:
-        cursor.execute(_MEMBER_LOCK_SQL, [member.pk])
-        if cursor.fetchone() is None:
-            raise Member.DoesNotExist(f"member {member.pk}")
+    if not sql.member_lock(member_id=member.pk):
+        raise Member.DoesNotExist(f"member {member.pk}")
 
 
 def _sku_for_cart(sku_id: int) -> Sku:

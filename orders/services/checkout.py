@@ -5,32 +5,25 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Field, Model
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.stock import StockLine, stock_reserve
+from mall.celery import app
 from mall.coalesce import publish_at_most_every
-from mall.db import (
-    column_values,
-    execute_prepared,
-    insert_statement,
-    insert_unless_conflict,
-    mark_saved,
-    row_values,
-)
 from mall.errors import DomainError, IdempotencyKeyReused, PriceChanged
 from members.models import Member
 from members.points import points_spend
 from members.stored_value import stored_value_debit
 
+from .. import task_names
 from ..models import CartItem, Order, OrderLine, OrderStatus, OrderStatusLog
 from ..pricing import CheckoutRequest, PricingInputs, Quote, quote_as_breakdown
 from ..selectors import checkout_quote, stock_held_skus
+from ..sql import member_lock_and_order_by_token, order_by_token, order_rows_insert
 from .lifecycle import member_actor
 
 ORDER_NO_ATTEMPTS = 5
@@ -40,8 +33,8 @@ def checkout_request_hash(
     *, checkout: CheckoutRequest, expected_payable_fen: int, note: str
 ) -> str:
     """A fingerprint of the order request: a replayed Idempotency-Key must carry the same one.
-    The repr of the frozen dataclasses is canonical (fields in declared order, tuples) and cost
-    a tenth of asdict() + JSON."""
+    The repr of the frozen dataclasses is canonical (fields in declared order, tuples) and much
+    cheaper than asdict() + JSON."""
     canonical = repr((checkout, expected_payable_fen, note))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -93,7 +86,7 @@ def order_create(
         # The lock statement read the orders as they were before it waited for the lock: a
         # concurrent request with this key may have created its order (taking the stock, the
         # points…) meanwhile. Answer that order, not the error its effects cause here.
-        existing = _order_by_token(member=member, client_token=client_token)
+        existing = order_by_token(member_id=member.pk, client_token=client_token)
         if existing is not None:
             return _replayed(existing, request_hash=request_hash), False
         raise
@@ -172,20 +165,18 @@ def _expiry_queue(*, order_id: int, countdown: float) -> None:
     one run of orders_expire_due_task, EXPIRY_COALESCE_SECONDS or more after the last deadline:
     one publish instead of one per order (a publish costs about a tenth of an order's CPU), and
     workers hold a few delayed messages instead of one per unpaid order. The beat sweep stays the
-    safety net. Eager Celery (tests, the embedded mode) runs the order's own task instead."""
-    from mall.celery import app
-
-    from ..tasks import order_close_if_unpaid_task, orders_expire_due_task
-
-    if app.conf.task_always_eager:  # the app itself: its task's `.app` is a costly proxy
-        transaction.on_commit(
-            lambda: order_close_if_unpaid_task.apply_async((order_id,), countdown=countdown)
-        )
+    safety net. Eager Celery (tests, the embedded mode) runs the order's own task instead.
+    The tasks are queued by name (orders.task_names)."""
+    if app.conf.task_always_eager:
+        expire = app.signature(task_names.ORDER_EXPIRE, args=(order_id,))
+        transaction.on_commit(lambda: expire.apply_async(countdown=countdown))
         return
     key = ("orders:expiry", round(countdown))  # orders of one payment timeout share a run
 
     def expire_soon() -> None:  # runs EXPIRY_COALESCE_SECONDS or more after this deadline
-        orders_expire_due_task.apply_async(countdown=countdown + 2 * EXPIRY_COALESCE_SECONDS)
+        app.signature(task_names.ORDERS_EXPIRE_DUE).apply_async(
+            countdown=countdown + 2 * EXPIRY_COALESCE_SECONDS
+        )
 
     transaction.on_commit(lambda: publish_at_most_every(key, EXPIRY_COALESCE_SECONDS, expire_soon))
 
@@ -199,43 +190,16 @@ def _member_lock_and_replay(*, member: Member, client_token: str) -> tuple[int, 
     when the insert meets the key.
 
     Raises: Member.DoesNotExist."""
-    with connection.cursor() as cursor:
-        sql = _LOCK_AND_REPLAY_SQL[connection.features.has_select_for_update]
-        execute_prepared(cursor, sql, [client_token, member.pk])
-        row = cursor.fetchone()
+    row = member_lock_and_order_by_token(member_id=member.pk, client_token=client_token)
     if row is None:
         raise Member.DoesNotExist(f"member {member.pk}")
     member.balance_fen, member.points_balance, order_id, no, request_hash = row
     return None if order_id is None else (order_id, no, request_hash)
 
 
-_LOCK_AND_REPLAY_SQL = {
-    for_update: (
-        "SELECT m.balance_fen, m.points_balance, o.id, o.no, o.request_hash "  # noqa: S608
-        f"FROM {Member._meta.db_table} m LEFT JOIN {Order._meta.db_table} o "
-        "ON o.member_id = m.id AND o.client_token = %s WHERE m.id = %s"
-        # SQLite (the embedded mode): each transaction holds the database's write lock
-        + (" FOR UPDATE OF m" if for_update else "")
-    )
-    for for_update in (True, False)
-}
-
-
 class _CreatedMeanwhile(Exception):  # a signal within this module, not an error
     def __init__(self, existing: tuple[int, str, str]) -> None:
         self.existing = existing
-
-
-def _order_by_token(*, member: Member, client_token: str) -> tuple[int, str, str] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_BY_TOKEN_SQL, [member.pk, client_token])
-        return cursor.fetchone()
-
-
-_BY_TOKEN_SQL = (
-    f"SELECT id, no, request_hash FROM {Order._meta.db_table} "  # noqa: S608 - our table
-    "WHERE member_id = %s AND client_token = %s"
-)
 
 
 def _replayed(existing: tuple[int, str, str], *, request_hash: str) -> Order:
@@ -245,66 +209,6 @@ def _replayed(existing: tuple[int, str, str], *, request_hash: str) -> Order:
     if existing_hash != request_hash:
         raise IdempotencyKeyReused(order_no=no)
     return Order.objects.get(pk=order_id)
-
-
-def _order_rows_insert(order: Order, lines: list[OrderLine], log: OrderStatusLog) -> bool:
-    """Insert the order, its lines and its first status log, unless the order breaks a unique
-    constraint (then nothing is written and False is answered). Keys are set on all of them.
-    One statement on PostgreSQL, where every order runs it."""
-    if connection.vendor != "postgresql":
-        if not insert_unless_conflict(order):
-            return False
-        for child in (*lines, log):
-            child.order = order
-        OrderLine.objects.bulk_create(lines)
-        log.save(force_insert=True)
-        return True
-    sql, (order_fields, line_fields, log_fields) = _order_rows_sql()
-    params = [
-        *row_values(order, order_fields),
-        *column_values(lines, line_fields),
-        *row_values(log, log_fields),
-    ]
-    with connection.cursor() as cursor:
-        execute_prepared(cursor, sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    order_id, log_id, line_ids = row
-    mark_saved(order, order_id)
-    for child, child_id in ((log, log_id), *zip(lines, line_ids, strict=True)):
-        child.order = order
-        mark_saved(child, child_id)
-    return True
-
-
-@cache
-def _order_rows_sql() -> tuple[str, tuple[tuple[Field, ...], ...]]:
-    """The statement of _order_rows_insert and the fields of its three parts' values: the
-    order's INSERT … ON CONFLICT DO NOTHING, and the lines' and log's INSERTs that take its id
-    (so they insert nothing when it did not). Line ids come from the sequence in insertion
-    order: sorted, they follow the lines."""
-    quote = connection.ops.quote_name
-    order_sql, order_fields = insert_statement(Order, ignore_conflicts=True)
-
-    def children(model: type[Model]) -> tuple[tuple[Field, ...], str]:
-        fields = tuple(
-            f for f in model._meta.concrete_fields if not f.primary_key and f.name != "order"
-        )
-        columns = ", ".join(["order_id", *(quote(f.column) for f in fields)])
-        return fields, f"INSERT INTO {quote(model._meta.db_table)} ({columns})"
-
-    line_fields, line_insert = children(OrderLine)
-    log_fields, log_insert = children(OrderStatusLog)
-    arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in line_fields)
-    values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in log_fields)
-    sql = (
-        f"WITH o AS ({order_sql}), "  # noqa: S608 - our statements and model types
-        f"line AS ({line_insert} SELECT o.id, u.* FROM o, unnest({arrays}) AS u RETURNING id), "
-        f"log AS ({log_insert} SELECT o.id, {values} FROM o RETURNING id) "
-        "SELECT o.id, (SELECT id FROM log), ARRAY(SELECT id FROM line ORDER BY id) FROM o"
-    )
-    return sql, (order_fields, line_fields, log_fields)
 
 
 def _payment_timeout_s(inputs: PricingInputs) -> int:
@@ -343,7 +247,7 @@ def _order_insert(
     lines: list[OrderLine],
     log: OrderStatusLog,
 ) -> Order:
-    """The new order, inserted with its lines and log (_order_rows_insert) under a fresh
+    """The new order, inserted with its lines and log (orders.sql) under a fresh
     number. Raises: _CreatedMeanwhile, IntegrityError (no free number after some attempts)."""
     is_pickup = quote.delivery.type == Order.DeliveryType.PICKUP
     for attempt in range(ORDER_NO_ATTEMPTS):
@@ -371,12 +275,12 @@ def _order_insert(
             expires_at=now + timedelta(seconds=timeout_s),
             created_at=now,
         )
-        if _order_rows_insert(order, lines, log):
+        if order_rows_insert(order, lines, log):
             return order
         # A colliding order no or open pickup code: try another. Or the client token: a
         # concurrent request with this key committed its order while this one waited for the
         # member lock (the lock statement read the orders as they were before the wait).
-        existing = _order_by_token(member=member, client_token=client_token)
+        existing = order_by_token(member_id=member.pk, client_token=client_token)
         if existing is not None:
             raise _CreatedMeanwhile(existing)
         if attempt == ORDER_NO_ATTEMPTS - 1:

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.stock import StockLine, stock_release
+from mall.celery import app
 from mall.errors import OrderStatusInvalid, PickupCodeInvalid, WechatUnavailable
 from marketing.services.campaigns import campaign_usages_release
 from marketing.services.coupons import coupon_release_for_order
@@ -37,35 +38,22 @@ from members.points import points_refund
 from members.stored_value import stored_value_credit
 from members.subscribe_messages import subscribe_message_queue
 
-from ..models import Order, OrderLine, OrderStatus, OrderStatusLog
+from .. import sql, task_names
+from ..models import (
+    ALLOWED_TRANSITIONS,
+    TIMESTAMP_FIELD,
+    Order,
+    OrderLine,
+    OrderStatus,
+    OrderStatusLog,
+    TransitionNotAllowed,
+)
 from ..pricing import breakdown_benefits
+from .shipping import UPLOADABLE, order_shipping_info_upload
 
 logger = logging.getLogger(__name__)
 
-S = OrderStatus
-ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELLED}),
-    # paid → received: a pickup order handed over at the pickup point (pickup_redeem).
-    S.PAID: frozenset({S.SHIPPED, S.RECEIVED, S.CLOSED}),
-    S.SHIPPED: frozenset({S.RECEIVED, S.CLOSED}),
-    S.RECEIVED: frozenset({S.COMPLETED, S.CLOSED}),
-    S.COMPLETED: frozenset(),
-    S.CANCELLED: frozenset(),
-    S.CLOSED: frozenset(),
-}
-TIMESTAMP_FIELD: dict[str, str] = {
-    S.PAID: "paid_at",
-    S.SHIPPED: "shipped_at",
-    S.RECEIVED: "received_at",
-    S.COMPLETED: "completed_at",
-    S.CANCELLED: "cancelled_at",
-    S.CLOSED: "closed_at",
-}
-MEMBER_DELETABLE = (S.CANCELLED, S.COMPLETED, S.CLOSED)
-
-
-class TransitionNotAllowed(ValueError):
-    """A programming error: the pair is not in ALLOWED_TRANSITIONS."""
+MEMBER_DELETABLE = (OrderStatus.CANCELLED, OrderStatus.COMPLETED, OrderStatus.CLOSED)
 
 
 @transaction.atomic(savepoint=False)
@@ -97,6 +85,14 @@ def order_transition(
             note=note[:200],
         )
     return bool(won)
+
+
+def order_paid_effects_claim(*, order_id: int, now: datetime) -> dict[str, Any] | None:
+    """Claim the paid order's effects in other apps for the caller's transaction (payments
+    applies them once): `Order.paid_effects_at` is set by a conditional UPDATE that also reads
+    what the effects need (orders.sql.PAID_EFFECTS_CLAIMED_FIELDS). None when the order is not
+    paid or its effects were claimed already."""
+    return sql.order_paid_effects_claim(order_id=order_id, now=now)
 
 
 def member_actor(member: Member | int) -> str:
@@ -156,8 +152,8 @@ def order_cancel(*, order_id: int, actor: str, reason: str = "") -> Order:
     """
     won = order_transition(
         order_id=order_id,
-        from_status=S.PENDING_PAYMENT,
-        to_status=S.CANCELLED,
+        from_status=OrderStatus.PENDING_PAYMENT,
+        to_status=OrderStatus.CANCELLED,
         actor=actor,
         note=reason,
         cancel_reason=reason[:200],
@@ -165,7 +161,7 @@ def order_cancel(*, order_id: int, actor: str, reason: str = "") -> Order:
     order = Order.objects.get(pk=order_id)
     if won:
         _order_released_after_cancel(order)
-    elif order.status != S.CANCELLED:
+    elif order.status != OrderStatus.CANCELLED:
         raise OrderStatusInvalid("订单已支付或已关闭，无法取消", status=order.status)
     return order
 
@@ -189,12 +185,12 @@ def order_close_if_unpaid(*, order_id: int, now: datetime | None = None) -> bool
         )
         .first()
     )
-    if order is None or order.status != S.PENDING_PAYMENT or order.expires_at > now:
+    if order is None or order.status != OrderStatus.PENDING_PAYMENT or order.expires_at > now:
         return False  # paid, cancelled, or an early/re-delivered task: the sweep comes later
     won = order_transition(
         order_id=order_id,
-        from_status=S.PENDING_PAYMENT,
-        to_status=S.CANCELLED,
+        from_status=OrderStatus.PENDING_PAYMENT,
+        to_status=OrderStatus.CANCELLED,
         actor="system",
         note="超时未支付，自动取消",
         cancel_reason="超时未支付",
@@ -214,13 +210,13 @@ def order_receive(*, order_id: int, actor: str) -> Order:
     """
     won = order_transition(
         order_id=order_id,
-        from_status=S.SHIPPED,
-        to_status=S.RECEIVED,
+        from_status=OrderStatus.SHIPPED,
+        to_status=OrderStatus.RECEIVED,
         actor=actor,
         note="确认收货",
     )
     order = Order.objects.get(pk=order_id)
-    if not won and order.status not in (S.RECEIVED, S.COMPLETED):
+    if not won and order.status not in (OrderStatus.RECEIVED, OrderStatus.COMPLETED):
         raise OrderStatusInvalid("订单尚未发货或已关闭", status=order.status)
     return order
 
@@ -230,12 +226,14 @@ def order_auto_receive(*, order_id: int, now: datetime | None = None) -> bool:
     """Receive a shipped order ORDER_AUTO_RECEIVE_DAYS after shipping; returns whether it did."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.ORDER_AUTO_RECEIVE_DAYS)
-    if not Order.objects.filter(pk=order_id, status=S.SHIPPED, shipped_at__lte=cutoff).exists():
+    if not Order.objects.filter(
+        pk=order_id, status=OrderStatus.SHIPPED, shipped_at__lte=cutoff
+    ).exists():
         return False
     return order_transition(
         order_id=order_id,
-        from_status=S.SHIPPED,
-        to_status=S.RECEIVED,
+        from_status=OrderStatus.SHIPPED,
+        to_status=OrderStatus.RECEIVED,
         actor="system",
         note=f"发货 {settings.ORDER_AUTO_RECEIVE_DAYS} 天后自动确认收货",
         received_at=now,
@@ -249,12 +247,14 @@ def order_complete(*, order_id: int, now: datetime | None = None) -> bool:
     request here.)"""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.AFTER_SALE_DAYS)
-    if not Order.objects.filter(pk=order_id, status=S.RECEIVED, received_at__lte=cutoff).exists():
+    if not Order.objects.filter(
+        pk=order_id, status=OrderStatus.RECEIVED, received_at__lte=cutoff
+    ).exists():
         return False
     return order_transition(
         order_id=order_id,
-        from_status=S.RECEIVED,
-        to_status=S.COMPLETED,
+        from_status=OrderStatus.RECEIVED,
+        to_status=OrderStatus.COMPLETED,
         actor="system",
         note="售后期结束",
         completed_at=now,
@@ -283,8 +283,6 @@ def order_ship(*, order_id: int, carrier: str, tracking_no: str, actor: str) -> 
     Raises: OrderStatusInvalid (not paid, a pickup order, or shipped with another tracking no),
     django ValidationError (empty carrier or tracking no).
     """
-    from ..tasks import order_shipping_info_upload_task
-
     carrier, tracking_no = carrier.strip(), tracking_no.strip()
     if not carrier or not tracking_no:
         raise ValidationError({"tracking_no": "请填写快递公司和快递单号"})
@@ -297,8 +295,8 @@ def order_ship(*, order_id: int, carrier: str, tracking_no: str, actor: str) -> 
         raise OrderStatusInvalid("拼团尚未成团，暂不能发货", status=order.status)
     won = order_transition(
         order_id=order_id,
-        from_status=S.PAID,
-        to_status=S.SHIPPED,
+        from_status=OrderStatus.PAID,
+        to_status=OrderStatus.SHIPPED,
         actor=actor,
         note=f"{carrier} {tracking_no}",
         carrier=carrier[:32],
@@ -306,7 +304,7 @@ def order_ship(*, order_id: int, carrier: str, tracking_no: str, actor: str) -> 
     )
     order.refresh_from_db()
     if not won:
-        if order.status == S.SHIPPED and (order.carrier, order.tracking_no) == (
+        if order.status == OrderStatus.SHIPPED and (order.carrier, order.tracking_no) == (
             carrier,
             tracking_no,
         ):
@@ -325,7 +323,7 @@ def order_ship(*, order_id: int, carrier: str, tracking_no: str, actor: str) -> 
         page=f"pages/order/detail?no={order.no}",
         dedup_key=f"shipped:{order.no}",
     )
-    transaction.on_commit(lambda: order_shipping_info_upload_task.delay(order_id))
+    _shipping_info_upload_queue(order_id)
     return order
 
 
@@ -337,8 +335,6 @@ def pickup_redeem(*, code: str, actor: str, order_id: int | None = None) -> Orde
 
     Raises: PickupCodeInvalid, OrderStatusInvalid (not paid yet, or already picked up).
     """
-    from ..tasks import order_shipping_info_upload_task
-
     code = code.strip()
     orders = Order.objects.filter(delivery_type=Order.DeliveryType.PICKUP)
     if order_id is not None:
@@ -353,18 +349,45 @@ def pickup_redeem(*, code: str, actor: str, order_id: int | None = None) -> Orde
         raise OrderStatusInvalid("拼团尚未成团，暂不能提货", status=order.status)
     won = order_transition(
         order_id=order.pk,
-        from_status=S.PAID,
-        to_status=S.RECEIVED,
+        from_status=OrderStatus.PAID,
+        to_status=OrderStatus.RECEIVED,
         actor=actor,
         note="自提核销",
     )
     if not won:
         order.refresh_from_db()
-        message = "订单尚未支付" if order.status == S.PENDING_PAYMENT else "订单已核销或已关闭"
+        message = (
+            "订单尚未支付" if order.status == OrderStatus.PENDING_PAYMENT else "订单已核销或已关闭"
+        )
         raise OrderStatusInvalid(message, status=order.status)
-    transaction.on_commit(lambda: order_shipping_info_upload_task.delay(order.pk))
+    _shipping_info_upload_queue(order.pk)
     order.refresh_from_db()
     return order
+
+
+def _shipping_info_upload_queue(order_id: int) -> None:
+    """On commit, the task that tells WeChat the order left (orders.shipping)."""
+    upload = app.signature(task_names.ORDER_SHIPPING_INFO_UPLOAD, args=(order_id,))
+    transaction.on_commit(upload.delay)
+
+
+# --- expiry: how, and who may decide it ---
+OrderExpirer = Callable[..., bool]  # expire(order_id=, now=) -> whether it cancelled the order
+_order_expirers: list[OrderExpirer] = []
+
+
+def order_expirer_install(expire: OrderExpirer) -> None:
+    """Make `expire` the way orders' tasks and sweep expire an overdue unpaid order, instead of
+    order_close_if_unpaid. The payments app installs its own at start-up (PaymentsConfig.ready):
+    it asks WeChat Pay first, which orders, below payments, cannot call."""
+    _order_expirers[:] = [expire]
+
+
+def order_expire_overdue(*, order_id: int, now: datetime | None = None) -> bool:
+    """Expire the order if it is unpaid past its deadline, the installed way (see
+    order_expirer_install); returns whether this call cancelled it."""
+    expire = _order_expirers[0] if _order_expirers else order_close_if_unpaid
+    return expire(order_id=order_id, now=now)
 
 
 # --- the sweep: expiry, auto-receive, auto-complete in bounded batches ---
@@ -379,14 +402,13 @@ def orders_sweep(
     order goes through its own service, whose conditional UPDATE lets one caller win. Also
     retries the WeChat shipping uploads that their task gave up on (`uploaded`).
 
-    `expire(order_id=, now=)` handles each overdue unpaid order (default: order_close_if_unpaid);
-    the beat task passes one that asks WeChat Pay first (payments app), which this module may
-    not import."""
+    `expire(order_id=, now=)` handles each overdue unpaid order (default:
+    order_expire_overdue)."""
     now = now or timezone.now()
     expired = orders_expire_due(now=now, batch_size=batch_size, expire=expire)
     receive_ids = list(
         Order.objects.filter(
-            status=S.SHIPPED,
+            status=OrderStatus.SHIPPED,
             shipped_at__lte=now - timedelta(days=settings.ORDER_AUTO_RECEIVE_DAYS),
         )
         .order_by("shipped_at")
@@ -394,7 +416,7 @@ def orders_sweep(
     )
     complete_ids = list(
         Order.objects.filter(
-            status=S.RECEIVED,
+            status=OrderStatus.RECEIVED,
             received_at__lte=now - timedelta(days=settings.AFTER_SALE_DAYS),
         )
         .order_by("received_at")
@@ -417,12 +439,12 @@ def orders_expire_due(
     expire: Callable[..., bool] | None = None,
 ) -> dict[str, int]:
     """One bounded batch of unpaid orders past their deadline, oldest first, each through
-    `expire(order_id=, now=)` (default: order_close_if_unpaid; see orders_sweep). Returns how
+    `expire(order_id=, now=)` (default: order_expire_overdue). Returns how
     many this call cancelled and `has_more` when the batch was full."""
     now = now or timezone.now()
-    expire = expire or order_close_if_unpaid
+    expire = expire or order_expire_overdue
     expired_ids = list(
-        Order.objects.filter(status=S.PENDING_PAYMENT, expires_at__lte=now)
+        Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now)
         .order_by("expires_at")
         .values_list("pk", flat=True)[:batch_size]
     )
@@ -436,8 +458,6 @@ SHIPPING_UPLOAD_GRACE = timedelta(minutes=30)
 def _shipping_info_uploads_retry(*, now: datetime, limit: int) -> int:
     """The safety net of order_shipping_info_upload_task: orders handed over more than 30
     minutes ago and still unknown to WeChat get one more attempt each (no lock is held)."""
-    from .shipping import UPLOADABLE, order_shipping_info_upload
-
     cutoff = now - SHIPPING_UPLOAD_GRACE
     stuck = (
         Order.objects.filter(

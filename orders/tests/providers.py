@@ -1,7 +1,17 @@
-"""Test-only discount providers, registered through settings.ORDER_DISCOUNT_PROVIDERS."""
+"""Test-only discount providers, put in place of orders' with `use_providers`."""
+
+from typing import Any
+
+import pytest
 
 from mall.money import BASIS_POINTS, mul_div_round_half_up
+from orders import discount_providers
 from orders.pricing import Adjustment
+
+
+def use_providers(monkeypatch: pytest.MonkeyPatch, *providers: Any) -> None:
+    """Price with these providers, in this order, for the test (instead of DISCOUNT_PROVIDERS)."""
+    monkeypatch.setattr(discount_providers, "DISCOUNT_PROVIDERS", providers)
 
 
 class TenPercentOff:

@@ -14,6 +14,7 @@ from members.tests.factories import MemberFactory
 from orders.models import Address, CartItem, FreightTemplate, Order, OrderStatusLog
 from orders.services import order_ship, order_transition
 from orders.tests.factories import AddressFactory, PickupPointFactory
+from orders.tests.providers import TenPercentOff, use_providers
 
 pytestmark = pytest.mark.django_db
 
@@ -176,10 +177,10 @@ def test_filters_by_status_delivery_and_pickup_point(admin_client, express_order
 
 # --- the detail ---
 def test_detail_shows_breakdown_lines_address_and_timeline(
-    admin_client, member, address, place_order, settings
+    admin_client, member, address, place_order, monkeypatch
 ):
     # given: a named discount from a test provider
-    settings.ORDER_DISCOUNT_PROVIDERS = ["orders.tests.providers.TenPercentOff"]
+    use_providers(monkeypatch, TenPercentOff())
     sku = SkuFactory(price_fen=10000, stock=5, product__title="明前龙井")
     order = pay(place_order(member, [(sku, 2)], address=address))
     # when

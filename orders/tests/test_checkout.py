@@ -16,10 +16,11 @@ from orders.tests.factories import (
     FreightTemplateFactory,
     PickupPointFactory,
 )
+from orders.tests.providers import StockThief, TenPercentOff, use_providers
 
 pytestmark = pytest.mark.django_db
 
-TEN_PERCENT = "orders.tests.providers.TenPercentOff"
+TEN_PERCENT = TenPercentOff()
 
 
 def preview(client, body):
@@ -148,10 +149,10 @@ CASES = [
     ids=lambda x: getattr(x, "__name__", str(x)),
 )
 def test_preview_payable_equals_created_order(
-    case, providers, payable_with_provider, settings, member, shopper_client
+    case, providers, payable_with_provider, monkeypatch, member, shopper_client
 ):
     # given
-    settings.ORDER_DISCOUNT_PROVIDERS = providers
+    use_providers(monkeypatch, *providers)
     body, expected_payable = case(member)
     expected_payable = payable_with_provider or expected_payable
     # when
@@ -172,11 +173,9 @@ def test_preview_payable_equals_created_order(
     ]
 
 
-def test_provider_load_sees_the_lines(settings, member, shopper_client, sku, address):
+def test_provider_load_sees_the_lines(monkeypatch, member, shopper_client, sku, address):
     # given
-    from orders.tests.providers import TenPercentOff
-
-    settings.ORDER_DISCOUNT_PROVIDERS = [TEN_PERCENT]
+    use_providers(monkeypatch, TEN_PERCENT)
     TenPercentOff.loads.clear()
     # when
     response = preview(shopper_client, {"lines": lines_body((sku, 1)), "address_id": address.pk})
@@ -436,10 +435,10 @@ def test_price_changed_carries_the_new_breakdown(member, shopper_client, setting
     assert response.json()["detail"]["expected_payable_fen"] == 1
 
 
-def test_stock_gone_midway_rolls_everything_back(member, shopper_client, settings):
+def test_stock_gone_midway_rolls_everything_back(member, shopper_client, settings, monkeypatch):
     # given: the SKU reserved last loses its stock after the availability check
     objs = _error_setup(member, settings)
-    settings.ORDER_DISCOUNT_PROVIDERS = ["orders.tests.providers.StockThief"]
+    use_providers(monkeypatch, StockThief())
     before = _written(member)
     # when
     response = create(shopper_client, _body(objs))

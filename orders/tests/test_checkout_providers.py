@@ -10,21 +10,18 @@ from catalog.tests.factories import SkuFactory
 from members.models import Member
 from orders.models import Order, OrderLine
 from orders.services import order_cancel
-from orders.tests.providers import PoolPrice
+from orders.tests.providers import CouponJudge, PoolPrice, use_providers
 
 pytestmark = pytest.mark.django_db
-
-POOL = "orders.tests.providers.PoolPrice"
-COUPONS = "orders.tests.providers.CouponJudge"
 
 
 def post(client, path, body):
     return client.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=uuid4().hex)
 
 
-def test_a_promotion_holding_its_own_stock(settings, member, shopper_client, address):
+def test_a_promotion_holding_its_own_stock(settings, monkeypatch, member, shopper_client, address):
     # given
-    settings.ORDER_DISCOUNT_PROVIDERS = [POOL]
+    use_providers(monkeypatch, PoolPrice())
     settings.ORDER_PAYMENT_TIMEOUT = 1800
     PoolPrice.commits.clear()
     pooled, normal = SkuFactory(price_fen=1000, stock=0), SkuFactory(price_fen=500, stock=5)
@@ -74,9 +71,9 @@ def test_a_promotion_holding_its_own_stock(settings, member, shopper_client, add
     ],
 )
 def test_choices_no_provider_accepts_are_refused(
-    settings, member, shopper_client, sku, address, body, status, code
+    monkeypatch, member, shopper_client, sku, address, body, status, code
 ):
-    settings.ORDER_DISCOUNT_PROVIDERS = [COUPONS]
+    use_providers(monkeypatch, CouponJudge())
     response = post(
         shopper_client,
         "/api/v1/checkout/preview",
@@ -90,9 +87,9 @@ def test_choices_no_provider_accepts_are_refused(
     [(None, [("coupon:7", True)]), (7, [("coupon:7", False)]), (0, [])],
 )
 def test_coupon_none_means_best_zero_means_none(
-    settings, member, shopper_client, sku, address, coupon_id, expected
+    monkeypatch, member, shopper_client, sku, address, coupon_id, expected
 ):
-    settings.ORDER_DISCOUNT_PROVIDERS = [COUPONS]
+    use_providers(monkeypatch, CouponJudge())
     body = {"lines": [{"sku_id": sku.pk, "quantity": 1}], "address_id": address.pk}
     if coupon_id is not None:
         body["coupon_id"] = coupon_id

@@ -14,6 +14,7 @@ from orders.exports import HEADERS, orders_created_between, orders_export_write
 from orders.models import Order
 from orders.services import order_ship, order_transition
 from orders.tests.factories import PickupPointFactory
+from orders.tests.providers import TenPercentOff, use_providers
 
 pytestmark = pytest.mark.django_db
 
@@ -51,9 +52,11 @@ def by_header(row):
     return dict(zip(HEADERS, row, strict=True))
 
 
-def test_export_has_one_row_per_order_with_amounts_in_yuan(member, address, place_order, settings):
+def test_export_has_one_row_per_order_with_amounts_in_yuan(
+    member, address, place_order, monkeypatch
+):
     # given: 12 orders, with a named discount so 优惠 is not zero
-    settings.ORDER_DISCOUNT_PROVIDERS = ["orders.tests.providers.TenPercentOff"]
+    use_providers(monkeypatch, TenPercentOff())
     member.phone = "13911112222"
     member.save()
     orders = [

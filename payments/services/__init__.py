@@ -6,6 +6,7 @@ from .pay import (
     PAID_TRADE_STATES,
     SettleOutcome,
     order_expire,
+    order_expire_unless_wechat_busy,
     order_paid_followups,
     order_pay,
     order_pay_sync,
@@ -13,9 +14,9 @@ from .pay import (
     payment_attempt_close,
     payment_attempt_query,
     payment_attempts_sync,
-    payment_notify_url,
     payment_settle,
 )
+from .prepay import payment_notify_url
 from .reconciliation import BillFormatError, bill_parse, wechat_bill_reconcile, yuan_to_fen
 from .refunds import (
     RefundLineInput,
@@ -46,6 +47,7 @@ __all__ = [
     "group_buys_expire",
     "ledger_record",
     "order_expire",
+    "order_expire_unless_wechat_busy",
     "order_paid_followups",
     "order_pay",
     "order_pay_sync",

@@ -1,5 +1,5 @@
-"""拼团 across apps: a group's progress when its orders are paid, and the automatic refunds of a
-failed group (a use case spanning marketing, orders and payments lives here, DESIGN.md).
+"""拼团 across apps: the automatic refunds of a failed group (a group's progress when its orders
+are paid is one of the payment's effects, paid_effects.py) (a use case spanning marketing, orders and payments lives here, DESIGN.md).
 
 Each paid order of a failed group is refunded in full through `refund_request` with the refund
 number "G<order no>": the expiry task, the beat sweep and a late joiner's payment may all ask
@@ -14,16 +14,10 @@ import logging
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from mall.errors import RefundExceedsPaid, RefundNotAllowed
-from marketing.services.group_buy import (
-    group_expire,
-    group_member_paid,
-    group_member_refunded,
-    groups_due_ids,
-)
+from marketing.services.group_buy import group_expire, group_member_refunded, groups_due_ids
 from orders.models import Order, OrderStatus
 
 from ..models import Refund
@@ -36,25 +30,6 @@ GROUP_FAILED_REFUND_REASON = "拼团未成团，自动退款"
 
 def group_buy_refund_no(order_no: str) -> str:
     return f"G{order_no}"
-
-
-def group_buy_order_paid_locked(*, order_id: int, now: datetime | None = None) -> None:
-    """In the order's pending → paid transaction: the group's progress (seat paid, the leader's
-    payment starting the clock, forming when full). Queues, on commit, the group's expiry
-    countdown when the leader paid, and the refund of a payment that came after its group
-    failed (a payment is never dropped)."""
-    from ..tasks import group_buy_expire_task, group_buy_order_refund_task
-
-    outcome = group_member_paid(order_id=order_id, now=now)
-    if outcome is None:
-        return
-    if outcome.clock_started and outcome.expires_at is not None:
-        group_id, eta = outcome.group_id, outcome.expires_at
-        transaction.on_commit(
-            lambda: group_buy_expire_task.apply_async((group_id,), eta=eta), robust=True
-        )
-    if outcome.must_refund:
-        transaction.on_commit(lambda: group_buy_order_refund_task.delay(order_id), robust=True)
 
 
 def group_buy_order_refund(*, order_id: int) -> Refund | None:

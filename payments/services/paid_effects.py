@@ -8,62 +8,30 @@ When they run: an order with a promotion (`promotion_kind`) gets them in the tra
 pays it (its seat or units must be settled with the payment). Any other order is paid by the
 notification's single statement (settle.py) and gets them from the follow-up task queued on
 commit, or from the sweep (beat) when that task was lost. `Order.paid_effects_at` is claimed by a
-conditional UPDATE: whoever claims it applies the effects, in the claim's transaction, so they
-happen once. A refund claims it first too (`order_paid_effects_apply` in its transaction), so
+conditional UPDATE (orders' `order_paid_effects_claim`): whoever claims it applies the effects,
+in the claim's transaction, so they happen once. A refund claims it first too (`order_paid_effects_apply` in its transaction), so
 what it takes back was given.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
-from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from marketing.services.campaigns import campaign_usages_mark_paid
 from marketing.services.coupons import coupon_mark_used_for_order, coupons_grant_on_spend
 from marketing.services.flash_sale import KIND as FLASH_KIND
 from marketing.services.flash_sale import flash_mark_paid
-from marketing.services.group_buy import GROUP_BUY_KINDS
+from marketing.services.group_buy import GROUP_BUY_KINDS, group_member_paid
 from marketing.services.points_mall import PROMOTION_KIND as POINTS_MALL_KIND
 from marketing.services.points_mall import points_mall_order_paid
 from members.levels import member_order_paid_locked
-from orders.models import Order
 from orders.pricing import breakdown_benefits
+from orders.services import order_paid_effects_claim
 
-from .group_buy import group_buy_order_paid_locked
-
-_CLAIMED_FIELDS = ("member_id", "no", "payable_fen", "promotion_kind", "breakdown")
-
-
-@cache  # built once, after the app registry is ready
-def _claim_sql() -> str:
-    q = connection.ops.quote_name
-    columns = ", ".join(q(Order._meta.get_field(name).column) for name in _CLAIMED_FIELDS)
-    table, pk = q(Order._meta.db_table), q(Order._meta.pk.column)
-    return (
-        f"UPDATE {table} SET {q('paid_effects_at')} = %s "  # noqa: S608 - our names
-        f"WHERE {pk} = %s AND {q('paid_at')} IS NOT NULL AND {q('paid_effects_at')} IS NULL "
-        f"RETURNING {columns}"
-    )
-
-
-def _claim(order_id: int, now: datetime) -> dict[str, Any] | None:
-    """Claim the order's effects (one UPDATE … RETURNING, which also reads what the hooks need);
-    None when it is not paid or they were applied already."""
-    with connection.cursor() as cursor:
-        cursor.execute(_claim_sql(), [connection.ops.adapt_datetimefield_value(now), order_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    claimed = dict(zip(_CLAIMED_FIELDS, row, strict=True))
-    if isinstance(claimed["breakdown"], str | bytes):  # the drivers give JSON as text to Django
-        field = Order._meta.get_field("breakdown")
-        claimed["breakdown"] = field.from_db_value(claimed["breakdown"], None, connection)
-    claimed["breakdown"] = claimed["breakdown"] or {}
-    return claimed
+from .queue import group_buy_expire_queue, group_buy_order_refund_queue
 
 
 def order_paid_effects_apply(*, order_id: int, now: datetime | None = None) -> bool:
@@ -72,7 +40,7 @@ def order_paid_effects_apply(*, order_id: int, now: datetime | None = None) -> b
     A hook runs only when the order can have something for it: its promotion, the coupon and
     campaign discounts (or gift lines) of its breakdown; each stays idempotent on its own."""
     with transaction.atomic():
-        paid = _claim(order_id, now or timezone.now())
+        paid = order_paid_effects_claim(order_id=order_id, now=now or timezone.now())
         if paid is None:
             return False
         kind = paid["promotion_kind"]
@@ -94,3 +62,17 @@ def order_paid_effects_apply(*, order_id: int, now: datetime | None = None) -> b
             order_id=order_id, member_id=paid["member_id"], paid_fen=paid["payable_fen"]
         )
         return True
+
+
+def group_buy_order_paid_locked(*, order_id: int, now: datetime | None = None) -> None:
+    """In the order's pending → paid transaction: the group's progress (seat paid, the leader's
+    payment starting the clock, forming when full). Queues, on commit, the group's expiry
+    countdown when the leader paid, and the refund of a payment that came after its group
+    failed (a payment is never dropped)."""
+    outcome = group_member_paid(order_id=order_id, now=now)
+    if outcome is None:
+        return
+    if outcome.clock_started and outcome.expires_at is not None:
+        group_buy_expire_queue(outcome.group_id, eta=outcome.expires_at)
+    if outcome.must_refund:
+        group_buy_order_refund_queue(order_id)

@@ -16,11 +16,11 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
-from django.urls import reverse
 from django.utils import timezone
 
+from mall.celery import app
 from mall.coalesce import publish_at_most_every
 from mall.errors import OrderAlreadyPaid, OrderNotPayable, WechatUnavailable
 from mall.money import yuan
@@ -29,22 +29,23 @@ from members.subscribe_messages import subscribe_messages_queue_many
 from orders.models import Order, OrderLine, OrderStatus
 from orders.services import order_close_if_unpaid, order_transition
 
-from .. import wechat
+from .. import task_names, wechat
 from ..models import PaymentAttempt
 from .paid_effects import order_paid_effects_apply
+from .prepay import MIN_TIME_EXPIRE, PREPAY_REUSE_MARGIN, PREPAY_TTL, payment_notify_url
 from .refunds import refund_for_attempt_locked
 from .settle import order_attempt_paid_fast, order_attempt_paid_locked, order_balance_spend_record
 from .top_ups import top_up_paid_locked
 
 logger = logging.getLogger(__name__)
 
-S = OrderStatus
-A = PaymentAttempt.Status
-PREPAY_TTL = timedelta(hours=2)  # a prepay_id is valid for 2 hours
-MIN_TIME_EXPIRE = timedelta(minutes=5, seconds=30)  # WeChat refuses < 5 min (+ clock skew)
-PREPAY_REUSE_MARGIN = timedelta(minutes=1)  # a reused prepay leaves the shopper time to pay
 CREATED_ATTEMPT_GRACE = timedelta(minutes=1)  # its unifiedorder may still be on the wire
-ALREADY_PAID_STATUSES = (S.PAID, S.SHIPPED, S.RECEIVED, S.COMPLETED)
+ALREADY_PAID_STATUSES = (
+    OrderStatus.PAID,
+    OrderStatus.SHIPPED,
+    OrderStatus.RECEIVED,
+    OrderStatus.COMPLETED,
+)
 PAID_TRADE_STATES = ("SUCCESS", "REFUND")  # REFUND: paid, then (partly) refunded
 CLOSED_TRADE_STATES = ("CLOSED", "REVOKED", "PAYERROR")
 
@@ -61,10 +62,6 @@ class SettleOutcome(StrEnum):
     def is_recorded(self) -> bool:
         """WeChat may stop telling us: the money is in the ledger (now or before)."""
         return self in (self.SETTLED, self.ALREADY_SETTLED, self.REFUNDING)
-
-
-def payment_notify_url() -> str:
-    return settings.PUBLIC_BASE_URL.rstrip("/") + reverse("wechat-pay-notify")
 
 
 # --- pay ---
@@ -117,7 +114,7 @@ def _order_pay_prepare(*, member: Member, order_no: str, now: datetime) -> _PayS
     order = Order.objects.select_for_update(of=("self",)).get(no=order_no, member=member)
     if order.status in ALREADY_PAID_STATUSES:
         raise OrderAlreadyPaid(status=order.status)
-    if order.status != S.PENDING_PAYMENT:
+    if order.status != OrderStatus.PENDING_PAYMENT:
         raise OrderNotPayable(status=order.status)
     if order.expires_at <= now:
         raise OrderNotPayable("订单已超时，请重新下单", status="expired")
@@ -127,7 +124,7 @@ def _order_pay_prepare(*, member: Member, order_no: str, now: datetime) -> _PayS
     reusable = (
         PaymentAttempt.objects.filter(
             order=order,
-            status=A.PREPAID,
+            status=PaymentAttempt.Status.PREPAID,
             amount_fen=order.wechat_pay_fen,
             prepay_expires_at__gt=now + PREPAY_REUSE_MARGIN,
         )
@@ -163,8 +160,8 @@ def _order_paid_without_wechat_locked(*, order: Order, now: datetime) -> None:
     order's lock. The balance it took at creation is recorded as spent (a balance ledger row)."""
     won = order_transition(
         order_id=order.pk,
-        from_status=S.PENDING_PAYMENT,
-        to_status=S.PAID,
+        from_status=OrderStatus.PENDING_PAYMENT,
+        to_status=OrderStatus.PAID,
         actor="system",
         note="无需微信支付",
         paid_at=now,
@@ -178,13 +175,15 @@ def _order_paid_without_wechat_locked(*, order: Order, now: datetime) -> None:
 def _order_pay_prepaid(*, attempt: PaymentAttempt, prepay_id: str, now: datetime) -> dict[str, Any]:
     """Store the prepay (a conditional update: expiry may have closed the attempt meanwhile) and
     re-read the order: one that stopped being payable gets its new WeChat trade closed."""
-    stored = PaymentAttempt.objects.filter(pk=attempt.pk, status=A.CREATED).update(
-        status=A.PREPAID,
+    stored = PaymentAttempt.objects.filter(
+        pk=attempt.pk, status=PaymentAttempt.Status.CREATED
+    ).update(
+        status=PaymentAttempt.Status.PREPAID,
         prepay_id=prepay_id,
         prepay_expires_at=min(now + PREPAY_TTL, attempt.time_expire or now + PREPAY_TTL),
     )
     order_status = Order.objects.filter(pk=attempt.order_id).values_list("status", flat=True).get()
-    if stored and order_status == S.PENDING_PAYMENT:
+    if stored and order_status == OrderStatus.PENDING_PAYMENT:
         return {"paid": False, "request_payment": wechat.jsapi_params(prepay_id)}
     if not stored:
         _trade_close_quietly(attempt.out_trade_no)
@@ -204,16 +203,23 @@ def _attempt_error_record(*, attempt_id: int, error: str) -> None:
 
 # --- settlement: notification, query, close ---
 def payment_settle(
-    *, out_trade_no: str, transaction_id: str, total_fee: int, paid_at: datetime, source: str
+    *,
+    out_trade_no: str,
+    transaction_id: str,
+    total_fee: int,
+    paid_at: datetime,
+    source: str,
+    one_statement: bool = True,
 ) -> SettleOutcome:
     """Record a payment WeChat reports (notification, orderquery or closeorder's ORDERPAID):
     one ledger row "wxpay:<transaction_id>", the attempt paid, the order pending → paid; an order
     that can no longer be paid (cancelled, closed, paid by another attempt) keeps the money
     recorded and gets an automatic full refund of this attempt. Safe to call any number of times.
     Follow-ups (the payment's effects in other apps, the subscribe message, closing other open
-    attempts) are queued on commit.
+    attempts) are queued on commit. `one_statement=False` skips the one-statement path (the
+    tests check that both paths write the same rows).
     """
-    if connection.vendor == "postgresql":  # a new payment or a replay: one statement (settle.py)
+    if one_statement:  # a new payment or a replay: one statement (settle.py)
         fast = order_attempt_paid_fast(
             out_trade_no=out_trade_no,
             transaction_id=transaction_id,
@@ -224,7 +230,7 @@ def payment_settle(
         if fast.order_id is not None:
             _paid_followups_queue(fast.order_id, coalesce=True)
             return SettleOutcome.SETTLED
-        if fast.status == A.PAID and fast.transaction_id == transaction_id:
+        if fast.status == PaymentAttempt.Status.PAID and fast.transaction_id == transaction_id:
             return SettleOutcome.ALREADY_SETTLED
     return _payment_settle_atomic(
         out_trade_no=out_trade_no,
@@ -242,17 +248,15 @@ def _paid_followups_queue(order_id: int, *, coalesce: bool = False) -> None:
 
     `coalesce` (the notification's fast path, whose effects are still due): instead of one task
     per payment, at most one sweep task per FOLLOWUPS_COALESCE_SECONDS from this process, run
-    after twice that delay, picks up every order paid meanwhile. A Celery publish costs more than
-    the payment's own write; under load this is a few publishes a second instead of hundreds.
-    Eager Celery (tests, the embedded mode) runs the order's task at once instead."""
-    from ..tasks import paid_followups_sweep_task, payment_paid_followups_task
-
-    if not coalesce or payment_paid_followups_task.app.conf.task_always_eager:
-        transaction.on_commit(lambda: payment_paid_followups_task.delay(order_id), robust=True)
+    after twice that delay, picks up every order paid meanwhile: a Celery publish costs more than
+    the payment's own write. Eager Celery (tests, the embedded mode) runs the order's task at once instead."""
+    if not coalesce or app.conf.task_always_eager:
+        followups = app.signature(task_names.PAYMENT_PAID_FOLLOWUPS, args=(order_id,))
+        transaction.on_commit(followups.delay, robust=True)
         return
 
     def sweep_soon() -> None:  # runs FOLLOWUPS_COALESCE_SECONDS or more after this commit
-        paid_followups_sweep_task.apply_async(
+        app.signature(task_names.PAID_FOLLOWUPS_SWEEP).apply_async(
             kwargs={"older_than_seconds": 0}, countdown=2 * FOLLOWUPS_COALESCE_SECONDS
         )
 
@@ -289,7 +293,7 @@ def _payment_settle_atomic(
             attempt.amount_fen,
         )
         return SettleOutcome.AMOUNT_MISMATCH
-    if attempt.status == A.PAID:
+    if attempt.status == PaymentAttempt.Status.PAID:
         if attempt.transaction_id == transaction_id:
             return SettleOutcome.ALREADY_SETTLED
         logger.error(
@@ -442,15 +446,20 @@ def payment_attempt_query(*, attempt_id: int, now: datetime | None = None) -> st
     """
     now = now or timezone.now()
     attempt = PaymentAttempt.objects.get(pk=attempt_id)
-    if attempt.status == A.PAID:
+    if attempt.status == PaymentAttempt.Status.PAID:
         return "SUCCESS"
     try:
         result = wechat.order_query(attempt.out_trade_no)
     except wechat.WechatPayError as exc:
         if exc.err_code != "ORDERNOTEXIST":
             raise
-        if attempt.status == A.CREATED and attempt.created_at < now - CREATED_ATTEMPT_GRACE:
-            _attempt_mark_closed(attempt_id=attempt_id, from_statuses=(A.CREATED,), now=now)
+        if (
+            attempt.status == PaymentAttempt.Status.CREATED
+            and attempt.created_at < now - CREATED_ATTEMPT_GRACE
+        ):
+            _attempt_mark_closed(
+                attempt_id=attempt_id, from_statuses=(PaymentAttempt.Status.CREATED,), now=now
+            )
         return "ORDERNOTEXIST"
     state = str(result.get("trade_state", ""))
     if state in PAID_TRADE_STATES:
@@ -487,12 +496,12 @@ def payment_attempt_close(*, attempt_id: int, now: datetime | None = None) -> st
         if exc.err_code not in ("ORDERCLOSED", "ORDERNOTEXIST"):
             raise
     _attempt_mark_closed(attempt_id=attempt_id, from_statuses=PaymentAttempt.OPEN_STATUSES, now=now)
-    return A.CLOSED
+    return PaymentAttempt.Status.CLOSED
 
 
 def _attempt_mark_closed(*, attempt_id: int, from_statuses: tuple[str, ...], now: datetime) -> None:
     PaymentAttempt.objects.filter(pk=attempt_id, status__in=from_statuses).update(
-        status=A.CLOSED, closed_at=now
+        status=PaymentAttempt.Status.CLOSED, closed_at=now
     )
 
 
@@ -555,13 +564,14 @@ def payment_attempts_sync(
     counts = {"queried": 0, "settled": 0, "closed": 0, "failed": 0}
     for attempt_id, order_status in rows:
         try:
-            if order_status in (S.PENDING_PAYMENT, None):  # None: a top-up's attempt
+            if order_status in (OrderStatus.PENDING_PAYMENT, None):  # None: a top-up's attempt
                 counts["queried"] += 1
                 state = payment_attempt_query(attempt_id=attempt_id, now=now)
                 counts["settled"] += state in PAID_TRADE_STATES
             else:
                 counts["closed"] += (
-                    payment_attempt_close(attempt_id=attempt_id, now=now) == A.CLOSED
+                    payment_attempt_close(attempt_id=attempt_id, now=now)
+                    == PaymentAttempt.Status.CLOSED
                 )
         except WechatUnavailable as exc:
             counts["failed"] += 1
@@ -584,7 +594,7 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
     """
     now = now or timezone.now()
     order = Order.objects.filter(pk=order_id).only("status", "expires_at").first()
-    if order is None or order.status != S.PENDING_PAYMENT or order.expires_at > now:
+    if order is None or order.status != OrderStatus.PENDING_PAYMENT or order.expires_at > now:
         return False
     open_ids = list(
         PaymentAttempt.objects.filter(order_id=order_id, status__in=PaymentAttempt.OPEN_STATUSES)
@@ -609,3 +619,14 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
         except WechatUnavailable as exc:  # the sync beat closes it later
             logger.warning("closing attempt %s of expired order %s: %r", attempt_id, order_id, exc)
     return cancelled
+
+
+def order_expire_unless_wechat_busy(*, order_id: int, now: datetime | None = None) -> bool:
+    """order_expire as orders' expiry tasks and sweep run it (PaymentsConfig.ready installs it
+    with orders' `order_expirer_install`): while WeChat cannot answer, the order waits for the
+    next run (then the grace period ends, see order_expire)."""
+    try:
+        return order_expire(order_id=order_id, now=now)
+    except WechatUnavailable as exc:
+        logger.warning("expiry of order %s waits for WeChat: %r", order_id, exc)
+        return False

@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 BOM = "\ufeff"
 SUMMARY_HEADER_START = "总交易单数"
 YUAN_PATTERN = re.compile(r"(-?)(\d+)(?:\.(\d{1,2}))?")
-D = ReconciliationDifference.Kind
 
 
 class BillFormatError(ValueError):
@@ -169,7 +168,9 @@ def _compare_payments(
             known = attempt is not None and attempt.status != PaymentAttempt.Status.PAID
             differences.append(
                 ReconciliationDifference(
-                    kind=D.STATUS_DIFFERS if known else D.MISSING_HERE,
+                    kind=ReconciliationDifference.Kind.STATUS_DIFFERS
+                    if known
+                    else ReconciliationDifference.Kind.MISSING_HERE,
                     out_trade_no=bill.out_trade_no,
                     transaction_id=transaction_id,
                     theirs_fen=bill.total_fen,
@@ -181,7 +182,7 @@ def _compare_payments(
         elif mine.amount_fen != bill.total_fen:
             differences.append(
                 ReconciliationDifference(
-                    kind=D.AMOUNT_DIFFERS,
+                    kind=ReconciliationDifference.Kind.AMOUNT_DIFFERS,
                     out_trade_no=bill.out_trade_no,
                     transaction_id=transaction_id,
                     ours_fen=mine.amount_fen,
@@ -191,7 +192,7 @@ def _compare_payments(
             )
     differences.extend(
         ReconciliationDifference(
-            kind=D.MISSING_THERE,
+            kind=ReconciliationDifference.Kind.MISSING_THERE,
             out_trade_no=mine.out_trade_no,
             transaction_id=transaction_id,
             ours_fen=mine.amount_fen,
@@ -224,7 +225,9 @@ def _compare_refunds(
             known = status.first()
             differences.append(
                 ReconciliationDifference(
-                    kind=D.STATUS_DIFFERS if known else D.MISSING_HERE,
+                    kind=ReconciliationDifference.Kind.STATUS_DIFFERS
+                    if known
+                    else ReconciliationDifference.Kind.MISSING_HERE,
                     detail=f"微信已退款，本地退款状态 {known}"
                     if known
                     else "微信已退款，本地无退款",
@@ -234,7 +237,7 @@ def _compare_refunds(
         elif bill.refund_status != "SUCCESS":
             differences.append(
                 ReconciliationDifference(
-                    kind=D.STATUS_DIFFERS,
+                    kind=ReconciliationDifference.Kind.STATUS_DIFFERS,
                     ours_fen=mine.amount_fen,
                     detail=f"本地已退款，微信退款状态 {bill.refund_status}",
                     **common,
@@ -243,7 +246,7 @@ def _compare_refunds(
         elif mine.amount_fen != bill.refund_fen:
             differences.append(
                 ReconciliationDifference(
-                    kind=D.AMOUNT_DIFFERS,
+                    kind=ReconciliationDifference.Kind.AMOUNT_DIFFERS,
                     ours_fen=mine.amount_fen,
                     detail="退款金额不一致",
                     **common,
@@ -251,7 +254,7 @@ def _compare_refunds(
             )
     differences.extend(
         ReconciliationDifference(
-            kind=D.MISSING_THERE,
+            kind=ReconciliationDifference.Kind.MISSING_THERE,
             out_trade_no=mine.out_trade_no,
             out_refund_no=out_refund_no,
             transaction_id=mine.transaction_id,

@@ -51,13 +51,18 @@ from orders.services import ALLOWED_TRANSITIONS, order_transition
 from .. import wechat
 from ..models import LedgerEntry, PaymentAttempt, Refund, RefundLine, TopUp
 from .ledger import ledger_record
+from .paid_effects import order_paid_effects_apply
+from .queue import refund_submit_queue
 from .top_up_refunds import top_up_refund_closed_locked, top_up_refund_succeeded_locked
 
 logger = logging.getLogger(__name__)
 
-S = OrderStatus
-R = Refund.Status
-REFUNDABLE_ORDER_STATUSES = (S.PAID, S.SHIPPED, S.RECEIVED, S.COMPLETED)
+REFUNDABLE_ORDER_STATUSES = (
+    OrderStatus.PAID,
+    OrderStatus.SHIPPED,
+    OrderStatus.RECEIVED,
+    OrderStatus.COMPLETED,
+)
 # refund (secapi) err_codes after which WeChat will not refund: a person has to look. Any other
 # answer (SYSTEMERROR, NOTENOUGH = the merchant account is short for now, …) is retried.
 REFUND_REFUSALS = frozenset(
@@ -70,7 +75,11 @@ REFUND_REFUSALS = frozenset(
         "ERROR",
     }
 )
-WECHAT_REFUND_STATES = {"SUCCESS": R.SUCCESS, "CHANGE": R.CHANGE, "REFUNDCLOSE": R.CLOSED}
+WECHAT_REFUND_STATES = {
+    "SUCCESS": Refund.Status.SUCCESS,
+    "CHANGE": Refund.Status.CHANGE,
+    "REFUNDCLOSE": Refund.Status.CLOSED,
+}
 
 
 @dataclass(frozen=True)
@@ -123,8 +132,6 @@ def refund_request(
     RefundExceedsPaid, RefundNumberReused. The stored-value part (see _refund_split) goes
     back to the balance when the refund succeeds: at once when WeChat has no part in it.
     """
-    from ..tasks import refund_submit_task
-
     order = _order_lock(order_id)
     if out_refund_no and (existing := Refund.objects.filter(out_refund_no=out_refund_no).first()):
         if existing.order_id != order_id:
@@ -164,7 +171,7 @@ def refund_request(
         _refund_succeeded_locked(refund=refund, order=order, succeeded_at=timezone.now())
     else:
         refund_id = refund.pk
-        transaction.on_commit(lambda: refund_submit_task.delay(refund_id), robust=True)
+        refund_submit_queue(refund_id)
     return refund
 
 
@@ -244,8 +251,6 @@ def refund_for_attempt_locked(*, attempt: PaymentAttempt, reason: str) -> Refund
     closed, or paid by another attempt), or a top-up already credited by another attempt. The
     caller holds the attempt's lock inside its transaction; a second call returns the first
     refund ("R" + out_trade_no)."""
-    from ..tasks import refund_submit_task
-
     out_refund_no = f"R{attempt.out_trade_no}"
     existing = Refund.objects.filter(out_refund_no=out_refund_no).first()
     if existing is not None:
@@ -262,7 +267,7 @@ def refund_for_attempt_locked(*, attempt: PaymentAttempt, reason: str) -> Refund
         is_automatic=True,
     )
     refund_id = refund.pk
-    transaction.on_commit(lambda: refund_submit_task.delay(refund_id), robust=True)
+    refund_submit_queue(refund_id)
     return refund
 
 
@@ -274,7 +279,7 @@ def refund_submit(*, refund_id: int) -> str:
     Raises: WechatUnavailable (retry later; err_codes outside REFUND_REFUSALS included).
     """
     refund = Refund.objects.select_related("attempt").get(pk=refund_id)
-    if refund.status != R.PENDING or refund.attempt is None or refund.wechat_fen == 0:
+    if refund.status != Refund.Status.PENDING or refund.attempt is None or refund.wechat_fen == 0:
         return refund.status
     attempt = refund.attempt
     try:
@@ -293,16 +298,16 @@ def refund_submit(*, refund_id: int) -> str:
             raise
         logger.error("WeChat refused refund %s: %s", refund.out_refund_no, error)
         _refund_close_refused(refund=refund, error=error)
-        return R.CLOSED
-    accepted = Refund.objects.filter(pk=refund_id, status=R.PENDING).update(
-        status=R.PROCESSING,
+        return Refund.Status.CLOSED
+    accepted = Refund.objects.filter(pk=refund_id, status=Refund.Status.PENDING).update(
+        status=Refund.Status.PROCESSING,
         wechat_refund_id=str(result.get("refund_id") or "")[:32],
         submitted_at=timezone.now(),
         last_error="",
     )
     if accepted and refund.retry_of_id:  # WeChat took the re-submission: it replaces the CHANGE
-        Refund.objects.filter(pk=refund.retry_of_id, status=R.CHANGE).update(
-            status=R.CLOSED, last_error=f"已重新提交为 {refund.out_refund_no}"
+        Refund.objects.filter(pk=refund.retry_of_id, status=Refund.Status.CHANGE).update(
+            status=Refund.Status.CLOSED, last_error=f"已重新提交为 {refund.out_refund_no}"
         )
     return Refund.objects.values_list("status", flat=True).get(pk=refund_id)
 
@@ -311,8 +316,8 @@ def refund_submit(*, refund_id: int) -> str:
 def _refund_close_refused(*, refund: Refund, error: str) -> None:
     if refund.top_up_id is not None:  # the top-up's lock first, as settlement takes it
         TopUp.objects.select_for_update().get(pk=refund.top_up_id)
-    closed = Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
-        status=R.CLOSED, last_error=error
+    closed = Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
+        status=Refund.Status.CLOSED, last_error=error
     )
     if closed:
         _refund_closed_locked(refund=refund)
@@ -341,7 +346,7 @@ def refund_settle(
     if (
         refund_status == "SUCCESS"
         and Refund.objects.filter(
-            out_refund_no=out_refund_no, status=R.SUCCESS, wechat_fen=refund_fee
+            out_refund_no=out_refund_no, status=Refund.Status.SUCCESS, wechat_fen=refund_fee
         ).exists()
     ):
         return RefundOutcome.ALREADY_SETTLED  # the usual replay: one read, no lock
@@ -391,8 +396,8 @@ def _refund_settle_atomic(
     final = WECHAT_REFUND_STATES.get(refund_status)
     if final is None:
         return RefundOutcome.PROCESSING
-    if final == R.SUCCESS:
-        if refund.status == R.SUCCESS:
+    if final == Refund.Status.SUCCESS:
+        if refund.status == Refund.Status.SUCCESS:
             return RefundOutcome.ALREADY_SETTLED
         if refund.status not in Refund.IN_FLIGHT_STATUSES:
             logger.error(
@@ -414,11 +419,11 @@ def _refund_settle_atomic(
         status=final, last_error=f"微信退款状态 {refund_status}"
     )
     if changed:
-        log = logger.error if final == R.CHANGE else logger.warning
+        log = logger.error if final == Refund.Status.CHANGE else logger.warning
         log("WeChat refund %s ended %s (%s)", out_refund_no, refund_status, source)
-        if final == R.CLOSED:
+        if final == Refund.Status.CLOSED:
             _refund_closed_locked(refund=refund)
-    return RefundOutcome.CHANGE if final == R.CHANGE else RefundOutcome.CLOSED
+    return RefundOutcome.CHANGE if final == Refund.Status.CHANGE else RefundOutcome.CLOSED
 
 
 def _refund_owner_lock(*, order_id: int | None, top_up_id: int | None) -> Order | None:
@@ -464,7 +469,7 @@ def _refund_succeeded_locked(
             member_id=order.member_id, amount_fen=refund.balance_fen, reference=refund.out_refund_no
         )
     Refund.objects.filter(pk=refund.pk).update(
-        status=R.SUCCESS,
+        status=Refund.Status.SUCCESS,
         succeeded_at=succeeded_at,
         wechat_refund_id=wechat_refund_id[:32] or refund.wechat_refund_id,
         last_error="",
@@ -488,9 +493,7 @@ def _refund_succeeded_locked(
     if not lines:
         return  # an automatic refund of a surplus attempt: the order's own payment is untouched
     # What the refund takes back must have been given: the payment's effects, if its follow-up
-    # has not run yet (imported here: paid_effects → group_buy → refunds).
-    from .paid_effects import order_paid_effects_apply
-
+    # has not run yet.
     order_paid_effects_apply(order_id=order.pk)
     member_order_refund_settled_locked(  # growth and the order's earned points, in proportion
         member_id=order.member_id,
@@ -500,11 +503,11 @@ def _refund_succeeded_locked(
     )
     if OrderLine.objects.filter(order=order, refunded_quantity__lt=F("quantity")).exists():
         return
-    if S.CLOSED in ALLOWED_TRANSITIONS.get(order.status, frozenset()):
+    if OrderStatus.CLOSED in ALLOWED_TRANSITIONS.get(order.status, frozenset()):
         order_transition(
             order_id=order.pk,
             from_status=order.status,
-            to_status=S.CLOSED,
+            to_status=OrderStatus.CLOSED,
             actor="system",
             note=f"全额退款 {refund.out_refund_no}",
         )
@@ -547,7 +550,7 @@ def refund_query_sync(*, refund_id: int, now: datetime | None = None) -> str:
     except wechat.WechatPayError as exc:
         if exc.err_code != "REFUNDNOTEXIST":
             raise
-        if refund.status == R.PENDING:
+        if refund.status == Refund.Status.PENDING:
             return refund_submit(refund_id=refund_id)
         logger.error("refund %s is processing here but unknown to WeChat", refund.out_refund_no)
         return refund.status
@@ -616,21 +619,24 @@ def refund_change_retry(*, refund_id: int, actor: str) -> Refund:
     did not answer; the re-submission stays pending and the sync beat sends it).
     """
     refund = Refund.objects.get(pk=refund_id)
-    if refund.status != R.CHANGE and not Refund.objects.filter(retry_of=refund).exists():
+    if (
+        refund.status != Refund.Status.CHANGE
+        and not Refund.objects.filter(retry_of=refund).exists()
+    ):
         raise RefundNotRetryable(status=refund.status, out_refund_no=refund.out_refund_no)
-    if refund.status == R.CHANGE:
+    if refund.status == Refund.Status.CHANGE:
         _refund_change_query(refund)
         refund.refresh_from_db()
-        if refund.status == R.SUCCESS:
+        if refund.status == Refund.Status.SUCCESS:
             return refund  # handled at WeChat meanwhile: settled by the query
     retry = _refund_retry_create(refund_id=refund_id, actor=actor)
-    if retry.status != R.PENDING:
+    if retry.status != Refund.Status.PENDING:
         return retry
     try:
         refund_submit(refund_id=retry.pk)
     except wechat.WechatPayError as exc:  # NOTENOUGH & co.: WeChat does not allow it
-        Refund.objects.filter(pk=retry.pk, status=R.PENDING).update(
-            status=R.CLOSED, last_error=f"{exc.err_code} {exc.errmsg}"[:200]
+        Refund.objects.filter(pk=retry.pk, status=Refund.Status.PENDING).update(
+            status=Refund.Status.CLOSED, last_error=f"{exc.err_code} {exc.errmsg}"[:200]
         )
     return Refund.objects.get(pk=retry.pk)
 
@@ -664,7 +670,7 @@ def _refund_retry_create(*, refund_id: int, actor: str) -> Refund:
     refund = Refund.objects.select_for_update().get(pk=refund_id)
     if (retry := Refund.objects.filter(retry_of=refund).first()) is not None:
         return retry  # a second click
-    if refund.status != R.CHANGE:
+    if refund.status != Refund.Status.CHANGE:
         raise RefundNotRetryable(status=refund.status, out_refund_no=refund.out_refund_no)
     retry = Refund.objects.create(
         order_id=refund.order_id,
@@ -694,4 +700,4 @@ def _refund_retry_create(*, refund_id: int, actor: str) -> Refund:
 
 def refunds_change_count() -> int:
     """Refunds WeChat reported as CHANGE that nobody has settled yet (the admin dashboard)."""
-    return Refund.objects.filter(status=R.CHANGE).count()
+    return Refund.objects.filter(status=Refund.Status.CHANGE).count()

@@ -26,11 +26,9 @@ from members.stored_value import stored_value_credit, stored_value_debit
 
 from ..models import LedgerEntry, PaymentAttempt, Refund, TopUp
 from .ledger import ledger_record
+from .queue import refund_submit_queue
 
 logger = logging.getLogger(__name__)
-
-K = LedgerEntry.Kind
-R = Refund.Status
 
 
 def _top_up_refund_no(top_up: TopUp) -> str:
@@ -49,8 +47,6 @@ def top_up_refund(*, top_up_id: int, actor: str, reason: str = "") -> Refund:
     Raises: TopUp.DoesNotExist, TopUpNotRefundable (not paid), TopUpBalanceSpent (the balance
     holds less than amount + bonus; nothing is changed).
     """
-    from ..tasks import refund_submit_task
-
     top_up = TopUp.objects.select_for_update().get(pk=top_up_id)
     if top_up.status in (TopUp.Status.REFUNDING, TopUp.Status.REFUNDED):
         existing = (
@@ -85,18 +81,23 @@ def top_up_refund(*, top_up_id: int, actor: str, reason: str = "") -> Refund:
         top_up=top_up,
         refund=refund,
         direction=LedgerEntry.Direction.OUT,
-        kinds=(K.BALANCE_TOP_UP_REFUND, K.BALANCE_BONUS_CLAWBACK),
+        kinds=(LedgerEntry.Kind.BALANCE_TOP_UP_REFUND, LedgerEntry.Kind.BALANCE_BONUS_CLAWBACK),
         key_prefix="balance:topup_refund",
         note="充值退款",
         occurred_at=now,
     )
     refund_id = refund.pk
-    transaction.on_commit(lambda: refund_submit_task.delay(refund_id), robust=True)
+    refund_submit_queue(refund_id)
     return refund
 
 
 # Refunds of a top-up that hold its balance debit: being refunded, refunded, or stuck in CHANGE.
-_LIVE = (R.PENDING, R.PROCESSING, R.SUCCESS, R.CHANGE)
+_LIVE = (
+    Refund.Status.PENDING,
+    Refund.Status.PROCESSING,
+    Refund.Status.SUCCESS,
+    Refund.Status.CHANGE,
+)
 
 
 def _top_up_paying_attempt(top_up: TopUp) -> PaymentAttempt:
@@ -150,7 +151,7 @@ def top_up_refund_succeeded_locked(
     of a surplus attempt, which leaves the top-up as it is)."""
     member_id = TopUp.objects.values_list("member_id", flat=True).get(pk=refund.top_up_id)
     ledger_record(
-        kind=K.WECHAT_REFUND,
+        kind=LedgerEntry.Kind.WECHAT_REFUND,
         direction=LedgerEntry.Direction.OUT,
         channel=LedgerEntry.Channel.WECHAT,
         amount_fen=refund.wechat_fen,
@@ -162,7 +163,7 @@ def top_up_refund_succeeded_locked(
         note=refund.reason,
     )
     Refund.objects.filter(pk=refund.pk).update(
-        status=R.SUCCESS,
+        status=Refund.Status.SUCCESS,
         succeeded_at=succeeded_at,
         wechat_refund_id=wechat_refund_id[:32] or refund.wechat_refund_id,
         last_error="",
@@ -200,7 +201,7 @@ def top_up_refund_closed_locked(*, refund: Refund) -> None:
         top_up=top_up,
         refund=refund,
         direction=LedgerEntry.Direction.IN,
-        kinds=(K.BALANCE_TOP_UP, K.BALANCE_BONUS),
+        kinds=(LedgerEntry.Kind.BALANCE_TOP_UP, LedgerEntry.Kind.BALANCE_BONUS),
         key_prefix="balance:topup_restore",
         note="充值退款关闭，余额恢复",
         occurred_at=timezone.now(),

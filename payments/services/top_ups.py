@@ -25,11 +25,11 @@ from members.stored_value import stored_value_credit
 from .. import wechat
 from ..models import LedgerEntry, PaymentAttempt, TopUp, TopUpTier
 from .ledger import ledger_record
+from .prepay import MIN_TIME_EXPIRE, PREPAY_REUSE_MARGIN, PREPAY_TTL, payment_notify_url
 from .refunds import refund_for_attempt_locked
 
 logger = logging.getLogger(__name__)
 
-A = PaymentAttempt.Status
 TOP_UP_MAX_FEN = 5_000_000  # 50000 yuan
 
 
@@ -60,8 +60,6 @@ def top_up_create(
 
     Raises: TopUpAmountInvalid, IdempotencyKeyReused (same key, other amount), WechatUnavailable.
     """
-    from .pay import MIN_TIME_EXPIRE, PREPAY_REUSE_MARGIN, PREPAY_TTL, payment_notify_url
-
     if not 0 < amount_fen <= TOP_UP_MAX_FEN:
         raise TopUpAmountInvalid(amount_fen=amount_fen, max_fen=TOP_UP_MAX_FEN)
     now = timezone.now()
@@ -73,7 +71,7 @@ def top_up_create(
         reusable = (
             PaymentAttempt.objects.filter(
                 top_up=top_up,
-                status=A.PREPAID,
+                status=PaymentAttempt.Status.PREPAID,
                 prepay_expires_at__gt=now + PREPAY_REUSE_MARGIN,
             )
             .order_by("-seq")
@@ -110,8 +108,8 @@ def top_up_create(
             last_error=f"{exc.err_code} {exc.errmsg}"[:200]
         )
         raise
-    PaymentAttempt.objects.filter(pk=attempt.pk, status=A.CREATED).update(
-        status=A.PREPAID,
+    PaymentAttempt.objects.filter(pk=attempt.pk, status=PaymentAttempt.Status.CREATED).update(
+        status=PaymentAttempt.Status.PREPAID,
         prepay_id=prepay_id,
         prepay_expires_at=min(now + PREPAY_TTL, attempt.time_expire),
     )
@@ -167,7 +165,10 @@ def top_up_paid_locked(
     if not recorded:
         logger.error("ledger has wxpay:%s but attempt %s was not paid", transaction_id, attempt.pk)
     PaymentAttempt.objects.filter(pk=attempt.pk).update(
-        status=A.PAID, transaction_id=transaction_id, paid_at=paid_at, last_error=""
+        status=PaymentAttempt.Status.PAID,
+        transaction_id=transaction_id,
+        paid_at=paid_at,
+        last_error="",
     )
     won = TopUp.objects.filter(pk=top_up.pk, status=TopUp.Status.PENDING).update(
         status=TopUp.Status.PAID, paid_at=paid_at

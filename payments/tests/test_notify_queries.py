@@ -8,8 +8,8 @@ from members.models import GrowthLog, LevelChangeLog, Member, MemberLevel, Point
 from members.task_cards import task_cards_ensure, task_complete
 from payments import wechat
 from payments.models import LedgerEntry, PaymentAttempt
-from payments.services import settle
 from payments.services.paid_effects import order_paid_effects_apply
+from payments.sql import order_attempt_paid_fast_sql
 from payments.tests.conftest import notification_body, place_order
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 NOTIFY = "/api/v1/payments/wechat/notify"
 # A new notification of an ordinary order: one statement (order paid + its log + attempt paid +
 # ledger row), in autocommit. A replay: the same statement, which writes nothing and reads the
-# attempt as it was. (26 before issue 6, 10 with the effects in the payment's transaction.)
+# attempt as it was.
 NEW_NOTIFICATION_SQL = 1
 # Then the follow-up applies the payment's effects in other apps (paid_effects.py), for an order
 # without promotion, coupon or campaign: the claim (UPDATE … RETURNING the fields the hooks read),
@@ -62,7 +62,7 @@ def test_a_new_notification_is_settled_in_one_statement_a_replay_in_one_read(
     # when
     new = _notify_once(api_client, order, django_assert_num_queries)
     # then: paid and in the ledger, the effects still due
-    settle_sql = settle._sql()  # run as the prepared statement of its text
+    settle_sql = order_attempt_paid_fast_sql()  # run as the prepared statement of its text
     assert new.captured_queries[0]["sql"].startswith(f"EXECUTE {prepared_name(settle_sql)}(")
     order.refresh_from_db()
     assert (order.status, order.paid_effects_at) == ("paid", None)
