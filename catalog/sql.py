@@ -1,4 +1,5 @@
-"""The catalogue's hand-written SQL: the stock move, the search match and the keyword count.
+"""The catalogue's hand-written SQL: the stock move, the SKUs for sale, the search match and the
+keyword count.
 
 Every value is a parameter; table and column names come from the models' _meta (except
 `search_vector`, a generated column of migration 0003 that is not a model field). catalog.stock
@@ -7,6 +8,8 @@ and catalog.search call these functions and keep the rules (what a move may do, 
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from django.db import connection
 from django.db.models import BooleanField, FloatField, QuerySet
@@ -14,7 +17,7 @@ from django.db.models.expressions import RawSQL
 
 from mall.db import execute_prepared
 
-from .models import Product, SearchKeyword, Sku, StockLog
+from .models import Category, Product, SearchKeyword, Sku, StockLog
 
 
 def _column(model: type, name: str) -> str:
@@ -133,3 +136,31 @@ def search_keyword_increment(*, keyword: str, now: datetime) -> None:
     read-modify-written in Python, so concurrent searches all count)."""
     with connection.cursor() as cursor:
         cursor.execute(_KEYWORD_COUNT_SQL, [keyword, now])
+
+
+# --- what checkout reads of a SKU: the SKU, its product, its category and two ancestors ---
+@cache
+def _skus_for_sale_sql() -> str:
+    quote = connection.ops.quote_name
+    sku, product = quote(Sku._meta.db_table), quote(Product._meta.db_table)
+    category = quote(Category._meta.db_table)
+    return f"""\
+SELECT s.id, s.product_id, s.price_fen, s.stock, s.weight_g, s.is_active, s.spec_key, s.specs,
+       s.image, p.title, p.is_on_shelf, p.main_image, p.main_image_thumb,
+       c1.id, c1.is_visible, c2.id, c2.is_visible, c3.id, c3.is_visible, c3.parent_id
+FROM {sku} s
+JOIN {product} p ON p.id = s.product_id
+JOIN {category} c1 ON c1.id = p.category_id
+LEFT JOIN {category} c2 ON c2.id = c1.parent_id
+LEFT JOIN {category} c3 ON c3.id = c2.parent_id
+WHERE s.id = ANY(%s)
+"""  # noqa: S608  (table names from the models; values are parameters)
+
+
+def skus_for_sale_rows(*, sku_ids: list[int]) -> list[tuple[Any, ...]]:
+    """One row per known SKU id: (id, product_id, price_fen, stock, weight_g, is_active,
+    spec_key, specs, image, product title, is_on_shelf, main_image, main_image_thumb, then id and
+    is_visible of the category and of its two ancestors, and the third one's parent_id)."""
+    with connection.cursor() as cursor:
+        execute_prepared(cursor, _skus_for_sale_sql(), [sku_ids])
+        return cursor.fetchall()

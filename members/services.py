@@ -11,6 +11,7 @@ from django.utils import timezone
 from mall import wechat
 from mall.errors import PhoneCodeInvalid, WechatApiError, WechatLoginFailed
 
+from . import sql
 from .authentication import token_hash
 from .models import Member, MemberToken
 from .referral import referral_bind
@@ -98,3 +99,9 @@ def member_phone_bind(*, member: Member, code: str) -> str:
     task_complete(member_id=member.pk, code="bind_phone")
     task_profile_check(member=member)
     return phone
+
+
+def member_lock(*, member_id: int) -> bool:
+    """Lock the member's row (caller inside transaction.atomic()): serialises one member's cart,
+    address and order writes. False when there is no such member."""
+    return sql.member_lock(member_id=member_id)

@@ -276,3 +276,18 @@ def member_tags_auto_apply(
         cursor.execute(_tags_auto_apply_sql(), params)
         added, removed = cursor.fetchone()
     return added, removed
+
+
+# --- the member's row lock: serialises one member's cart, address, points and order writes ---
+@cache
+def member_locked_balances_sql() -> str:
+    """`SELECT id, balance_fen, points_balance … FOR UPDATE` of the member %s: members' statement
+    that orders' order creation composes (as a CTE) with its Idempotency-Key lookup."""
+    return f"SELECT id, balance_fen, points_balance FROM {_table(Member)} WHERE id = %s FOR UPDATE"  # noqa: S608
+
+
+def member_lock(*, member_id: int) -> bool:
+    """Lock the member's row in the caller's transaction; False when there is no such member."""
+    with connection.cursor() as cursor:
+        cursor.execute(member_locked_balances_sql(), [member_id])
+        return cursor.fetchone() is not None

@@ -24,6 +24,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from catalog.models import Sku
+from catalog.selectors import sku_sale_rows
 from mall.discounts import PricingChoices
 from mall.errors import (
     CartEmpty,
@@ -123,7 +124,7 @@ def skus_for_sale(*, sku_ids: Sequence[int]) -> dict[int, SkuForSale]:
     ids = list(dict.fromkeys(sku_ids))
     if not ids:
         return {}
-    rows = sql.skus_for_sale_rows(sku_ids=ids)
+    rows = sku_sale_rows(sku_ids=ids)
     return {row[0]: _sku_for_sale(row) for row in rows}
 
 

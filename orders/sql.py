@@ -16,7 +16,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Field, Model
 
-from catalog.models import Category, Product, Sku
+from catalog.models import Category, Product
 from mall.db import (
     column_values,
     execute_prepared,
@@ -27,6 +27,7 @@ from mall.db import (
     select_list,
 )
 from members.models import Member
+from members.sql import member_locked_balances_sql
 
 from .models import (
     ALLOWED_TRANSITIONS,
@@ -50,25 +51,15 @@ def _column(field_name: str) -> str:
     return _q(Order._meta.get_field(field_name).column)
 
 
-# --- the member lock, and the order of an Idempotency-Key ---
-@cache
-def _member_lock_sql() -> str:
-    return f"SELECT 1 FROM {_q(Member._meta.db_table)} WHERE id = %s FOR UPDATE"  # noqa: S608
-
-
-def member_lock(*, member_id: int) -> bool:
-    """Lock the member row (in the caller's transaction); False when there is no such member."""
-    with connection.cursor() as cursor:
-        cursor.execute(_member_lock_sql(), [member_id])
-        return cursor.fetchone() is not None
-
-
+# --- the order of an Idempotency-Key, read under the member's lock ---
 @cache
 def _member_lock_and_order_sql() -> str:
+    # The member's row is locked by members' own statement, composed here as a CTE.
     return (
-        "SELECT m.balance_fen, m.points_balance, o.id, o.no, o.request_hash "  # noqa: S608
-        f"FROM {_q(Member._meta.db_table)} m LEFT JOIN {_q(Order._meta.db_table)} o "
-        "ON o.member_id = m.id AND o.client_token = %s WHERE m.id = %s FOR UPDATE OF m"
+        f"WITH m AS ({member_locked_balances_sql()}) "  # noqa: S608
+        "SELECT m.balance_fen, m.points_balance, o.id, o.no, o.request_hash "
+        f"FROM m LEFT JOIN {_q(Order._meta.db_table)} o "
+        "ON o.member_id = m.id AND o.client_token = %s"
     )
 
 
@@ -79,7 +70,7 @@ def member_lock_and_order_by_token(
     id, no and request_hash of the member's order of `client_token`, or Nones); None when there
     is no such member. The orders are read as they were before any wait for the lock."""
     with connection.cursor() as cursor:
-        execute_prepared(cursor, _member_lock_and_order_sql(), [client_token, member_id])
+        execute_prepared(cursor, _member_lock_and_order_sql(), [member_id, client_token])
         return cursor.fetchone()
 
 
@@ -150,33 +141,7 @@ def order_rows_insert(order: Order, lines: list[OrderLine], log: OrderStatusLog)
     return True
 
 
-# --- what checkout reads: SKUs for sale, the address, freight templates ---
-# The SKU, its product and its category with two ancestors (Category.MAX_DEPTH).
-@cache
-def _skus_for_sale_sql() -> str:
-    sku, product = _q(Sku._meta.db_table), _q(Product._meta.db_table)
-    category = _q(Category._meta.db_table)
-    return f"""\
-SELECT s.id, s.product_id, s.price_fen, s.stock, s.weight_g, s.is_active, s.spec_key, s.specs,
-       s.image, p.title, p.is_on_shelf, p.main_image, p.main_image_thumb,
-       c1.id, c1.is_visible, c2.id, c2.is_visible, c3.id, c3.is_visible, c3.parent_id
-FROM {sku} s
-JOIN {product} p ON p.id = s.product_id
-JOIN {category} c1 ON c1.id = p.category_id
-LEFT JOIN {category} c2 ON c2.id = c1.parent_id
-LEFT JOIN {category} c3 ON c3.id = c2.parent_id
-WHERE s.id = ANY(%s)
-"""  # noqa: S608  (table names from the models; values are parameters)
-
-
-def skus_for_sale_rows(*, sku_ids: list[int]) -> list[tuple[Any, ...]]:
-    """One row per known SKU id: the SKU's, its product's and its categories' columns, in the
-    order orders.selectors._sku_for_sale unpacks them."""
-    with connection.cursor() as cursor:
-        execute_prepared(cursor, _skus_for_sale_sql(), [sku_ids])
-        return cursor.fetchall()
-
-
+# --- what checkout reads: the address, freight templates ---
 @cache
 def _address_sql() -> str:
     return (

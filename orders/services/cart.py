@@ -10,8 +10,8 @@ from django.db import transaction
 from catalog.models import Sku
 from mall.errors import CartFull, DomainError, OutOfStock, ProductUnavailable
 from members.models import Member
+from members.services import member_lock as member_row_lock
 
-from .. import sql
 from ..models import CartItem, Order
 from ..selectors import SKU_RELATED, sku_is_available
 
@@ -21,7 +21,7 @@ def member_lock(*, member: Member) -> None:
     Caller must be inside transaction.atomic().
 
     Raises: Member.DoesNotExist."""
-    if not sql.member_lock(member_id=member.pk):
+    if not member_row_lock(member_id=member.pk):
         raise Member.DoesNotExist(f"member {member.pk}")
 
 
