@@ -5,18 +5,19 @@ ancestor of it are visible. Visibility is resolved in Python from one query over
 category table, so it holds at any depth and the product queries need no joins.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from . import sql
 from .cache import catalog_cache_key, catalog_cached
 from .models import Category, Product, ProductImage, Sku, Tag
 from .search import product_search_filter
 from .specs import dimension_names, spec_matrix
+from .sql import products_ranked_by_scores
 
 
 @dataclass
@@ -297,3 +298,35 @@ def sku_sale_rows(*, sku_ids: list[int]) -> list[tuple[Any, ...]]:
     column order is catalog.sql.skus_for_sale_rows'): the ORM's query building cost more than the
     query on this path."""
     return sql.skus_for_sale_rows(sku_ids=sku_ids)
+
+
+def product_ids_by_category_subtree(*, category_ids: Iterable[int]) -> dict[int, list[int]]:
+    """{category id: ids of its products and of its children's and grandchildren's, ascending}
+    for these categories (the three levels of the tree; a category without any is left out).
+    One query."""
+    wanted = set(category_ids)
+    if not wanted:
+        return {}
+    rows = (
+        Product.objects.filter(
+            Q(category_id__in=wanted)
+            | Q(category__parent_id__in=wanted)
+            | Q(category__parent__parent_id__in=wanted)
+        )
+        .order_by("pk")
+        .values_list("pk", "category_id", "category__parent_id", "category__parent__parent_id")
+    )
+    found: dict[int, list[int]] = {}
+    for product_id, *path in rows:
+        for category_id in wanted.intersection(path):
+            found.setdefault(category_id, []).append(product_id)
+    return found
+
+
+def products_related_ranked(
+    *, scores: Mapping[int, int], seed_product_ids: Sequence[int], limit: int
+) -> list[tuple[Product, bool]]:
+    """At most `limit` (product, scored) on the shelf, never a seed: first the scored products
+    (`scores`: {product id: score}, higher first), then the other products of the seeds'
+    categories; ties by sales, then id. One query."""
+    return products_ranked_by_scores(scores=scores, seed_product_ids=seed_product_ids, limit=limit)

@@ -1,12 +1,12 @@
-"""The catalogue's hand-written SQL: the stock move, the SKUs for sale, the search match and the
-keyword count.
+"""The catalogue's hand-written SQL: the stock move, the SKUs for sale, the search match, the
+keyword count and the ranking of related products.
 
 Every value is a parameter; table and column names come from the models' _meta (except
 `search_vector`, a generated column of migration 0003 that is not a model field). catalog.stock
 and catalog.search call these functions and keep the rules (what a move may do, what a query is).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -164,3 +164,53 @@ def skus_for_sale_rows(*, sku_ids: list[int]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         execute_prepared(cursor, _skus_for_sale_sql(), [sku_ids])
         return cursor.fetchall()
+
+
+# --- related products (recommendations) ---
+
+
+def _products_ranked_by_scores_sql() -> str:
+    products = Product._meta.db_table
+    product_id, category, on_shelf, sales = (
+        Product._meta.pk.column,
+        *(_column(Product, name) for name in ("category", "is_on_shelf", "sales_count")),
+    )
+    fields = ", ".join(f"p.{field.column}" for field in Product._meta.concrete_fields)
+    return f"""
+WITH scores AS (
+    SELECT * FROM unnest(%(scored)s::bigint[], %(scores)s::bigint[]) AS s(product_id, score)
+), candidates AS (
+    SELECT product_id AS id FROM scores
+    UNION
+    SELECT {product_id} FROM {products}
+    WHERE {category} IN (
+        SELECT {category} FROM {products} WHERE {product_id} = ANY(%(seeds)s::bigint[]))
+)
+SELECT {fields}, s.product_id IS NOT NULL AS scored
+FROM candidates c
+JOIN {products} p ON p.{product_id} = c.id AND p.{on_shelf}
+LEFT JOIN scores s ON s.product_id = c.id
+WHERE p.{product_id} <> ALL(%(seeds)s::bigint[])
+ORDER BY scored DESC, coalesce(s.score, 0) DESC, p.{sales} DESC, p.{product_id}
+LIMIT %(limit)s"""  # noqa: S608 - names from the model; values are parameters
+
+
+_PRODUCTS_RANKED_BY_SCORES_SQL = _products_ranked_by_scores_sql()
+
+
+def products_ranked_by_scores(
+    *, scores: Mapping[int, int], seed_product_ids: Sequence[int], limit: int
+) -> list[tuple[Product, bool]]:
+    """(product, scored) on the shelf and not a seed, at most `limit`: the scored products
+    (higher score first), then the products of the seeds' categories; ties by sales, then id."""
+    scored = list(scores)
+    params = {
+        "scored": scored,
+        "scores": [scores[product_id] for product_id in scored],
+        "seeds": list(seed_product_ids),
+        "limit": limit,
+    }
+    return [
+        (product, product.scored)
+        for product in Product.objects.raw(_PRODUCTS_RANKED_BY_SCORES_SQL, params)
+    ]

@@ -1,5 +1,7 @@
 """Reads of the members app for other apps' batch jobs."""
 
+from collections.abc import Iterable
+
 from .models import Member
 
 
@@ -10,3 +12,10 @@ def member_id_max() -> int:
 
 def member_count() -> int:
     return Member.objects.count()
+
+
+def member_ids_active(*, member_ids: Iterable[int]) -> set[int]:
+    """Those of these members that are active (not disabled). One query."""
+    return set(
+        Member.objects.filter(pk__in=list(member_ids), is_active=True).values_list("pk", flat=True)
+    )

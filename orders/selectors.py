@@ -540,19 +540,20 @@ class ReplenishDueLine:
 
 def order_lines_due_for_replenish(
     *,
-    rules: Sequence[tuple[int, int | None, int | None, int]],
+    rules: Sequence[tuple[int, int, int, int]],
     now: datetime,
     lookback_days: int,
     after_line_id: int,
     limit: int,
 ) -> list[ReplenishDueLine]:
     """The next `limit` lines (in line id order, after `after_line_id`) of received orders that
-    a replenish rule ((id, product id, category id, cycle days); a product rule first) makes due
-    now: received between cycle_days and cycle_days + lookback_days ago, not all refunded, not
-    bought again since. One query; [] without rules."""
+    a replenish rule ((rule id, product id, cycle days, priority); of the rules of a line's
+    product, the lowest priority then rule id wins) makes due now: received between cycle_days
+    and cycle_days + lookback_days ago, not all refunded, not bought again since. One query;
+    [] without rules."""
     if not rules:
         return []
-    cycles = [rule[3] for rule in rules]
+    cycles = [rule[2] for rule in rules]
     rows = sql.order_lines_replenish_due(
         rules=rules,
         received_statuses=RECEIVED_STATUSES,
@@ -570,8 +571,9 @@ def order_lines_due_for_replenish(
 def members_last_paid_order_before(
     *, member_id_after: int, member_id_upto: int, before: datetime
 ) -> list[tuple[int, int]]:
-    """(member id, id of their last paid order) of the active members in the id range
-    (member_id_after, member_id_upto] whose last paid order was paid before `before`."""
+    """(member id, id of their last paid order) of the members in the id range
+    (member_id_after, member_id_upto] whose last paid order was paid before `before` (active
+    or not: members.selectors.member_ids_active tells)."""
     return sql.orders_last_paid_before(
         member_id_after=member_id_after,
         member_id_upto=member_id_upto,

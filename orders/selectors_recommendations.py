@@ -2,8 +2,8 @@
 other members with what this member bought, then items of the same categories, on shelf only,
 never what the member already bought. Before that, the best sellers.
 
-Three queries whatever the limit: the member's paid orders count, the ranked product ids, the
-products.
+Three queries whatever the limit: the member's paid orders count, the member's products and the
+bought-together scores (orders), the ranked products (catalog).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from catalog.models import Product
+from catalog.selectors import products_related_ranked
 
 from .selectors import PAID_STATUSES, member_paid_orders_count
-from .sql import products_ranked_for_member
+from .sql import products_bought_together
 
 MIN_PAID_ORDERS = 2
 
@@ -46,18 +47,12 @@ def recommendations_for_member(*, member_id: int, limit: int | None = None) -> R
         return Recommendations(
             basis="popular", items=[Recommendation(p, REASON_POPULAR) for p in popular]
         )
-    ranked = products_ranked_for_member(
-        member_id=member_id, paid_statuses=PAID_STATUSES, limit=limit
-    )
-    products = Product.objects.in_bulk([product_id for product_id, _ in ranked])
+    mine, scores = products_bought_together(member_id=member_id, paid_statuses=PAID_STATUSES)
+    ranked = products_related_ranked(scores=scores, seed_product_ids=mine, limit=limit)
     return Recommendations(
         basis="related",
         items=[
-            Recommendation(
-                products[product_id],
-                REASON_BOUGHT_TOGETHER if tier == 0 else REASON_SAME_CATEGORY,
-            )
-            for product_id, tier in ranked
-            if product_id in products
+            Recommendation(product, REASON_BOUGHT_TOGETHER if scored else REASON_SAME_CATEGORY)
+            for product, scored in ranked
         ],
     )

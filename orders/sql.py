@@ -16,7 +16,6 @@ from typing import Any
 from django.db import connection
 from django.db.models import Field, Model
 
-from catalog.models import Category, Product
 from mall.db import (
     column_values,
     execute_prepared,
@@ -26,7 +25,6 @@ from mall.db import (
     row_values,
     select_list,
 )
-from members.models import Member
 from members.sql import member_locked_balances_sql
 
 from .models import (
@@ -287,22 +285,17 @@ def _table(model: type) -> str:
 @cache  # built once, after the app registry is ready
 def _order_lines_replenish_due_sql() -> str:
     orders, lines = _table(Order), _table(OrderLine)
-    products, categories = _table(Product), _table(Category)
-    # A rule matches a line by its product, or by the product's category or one of its two
-    # ancestors; a product rule wins over a category rule (DISTINCT ON keeps the first).
-    # The constant received_at bounds (from the rules' shortest and longest cycles) let the
-    # planner cut the orders by received_at before the per-rule window.
+    # A rule matches a line by its product; of several, the lowest priority, then the lowest
+    # rule id wins (DISTINCT ON keeps the first). The constant received_at bounds (from the
+    # rules' shortest and longest cycles) let the planner cut the orders by received_at before
+    # the per-rule window.
     return f"""
 SELECT DISTINCT ON (l.id) l.id, o.member_id, r.id, l.product_id, l.title
 FROM {lines} l
 JOIN {orders} o ON o.id = l.order_id
-JOIN {products} p ON p.id = l.product_id
-LEFT JOIN {categories} c1 ON c1.id = p.category_id
-LEFT JOIN {categories} c2 ON c2.id = c1.parent_id
-JOIN unnest(%(rule_ids)s::bigint[], %(rule_products)s::bigint[], %(rule_categories)s::bigint[],
-            %(rule_cycles)s::int[]) AS r(id, product_id, category_id, cycle_days)
+JOIN unnest(%(rule_ids)s::bigint[], %(rule_products)s::bigint[], %(rule_cycles)s::int[],
+            %(rule_priorities)s::int[]) AS r(id, product_id, cycle_days, priority)
   ON r.product_id = l.product_id
-     OR r.category_id = c1.id OR r.category_id = c1.parent_id OR r.category_id = c2.parent_id
 WHERE l.id > %(after)s
   AND o.status = ANY(%(received)s)
   AND o.received_at > %(oldest)s AND o.received_at <= %(newest)s
@@ -315,13 +308,13 @@ WHERE l.id > %(after)s
         AND EXISTS (
             SELECT 1 FROM {lines} l2
             WHERE l2.order_id = o2.id AND l2.product_id = l.product_id))
-ORDER BY l.id, (r.product_id IS NULL), r.id
+ORDER BY l.id, r.priority, r.id
 LIMIT %(limit)s"""  # noqa: S608 - table names from the models
 
 
 def order_lines_replenish_due(
     *,
-    rules: Sequence[tuple[int, int | None, int | None, int]],
+    rules: Sequence[tuple[int, int, int, int]],
     received_statuses: Sequence[str],
     paid_statuses: Sequence[str],
     now: datetime,
@@ -332,7 +325,7 @@ def order_lines_replenish_due(
     limit: int,
 ) -> list[tuple[int, int, int, int, str]]:
     """(line id, member id, rule id, product id, title) of the lines due for a replenish reminder
-    under `rules` ((id, product id, category id, cycle days) each), after `after_line_id` in line
+    under `rules` ((rule id, product id, cycle days, priority) each), after `after_line_id` in line
     id order: received between cycle_days and cycle_days + lookback_days ago, not all refunded,
     not bought again since by the member."""
     with connection.cursor() as cursor:
@@ -341,8 +334,8 @@ def order_lines_replenish_due(
             {
                 "rule_ids": [rule[0] for rule in rules],
                 "rule_products": [rule[1] for rule in rules],
-                "rule_categories": [rule[2] for rule in rules],
-                "rule_cycles": [rule[3] for rule in rules],
+                "rule_cycles": [rule[2] for rule in rules],
+                "rule_priorities": [rule[3] for rule in rules],
                 "received": list(received_statuses),
                 "paid": list(paid_statuses),
                 "now": now,
@@ -366,10 +359,9 @@ WITH last AS (
       AND o.status = ANY(%(paid)s) AND o.paid_at IS NOT NULL
     ORDER BY o.member_id, o.paid_at DESC, o.id DESC
 )
-SELECT last.member_id, last.order_id
-FROM last JOIN {_table(Member)} m ON m.id = last.member_id AND m.is_active
-WHERE last.paid_at < %(before)s
-ORDER BY last.member_id"""  # noqa: S608 - table names from the models
+SELECT member_id, order_id FROM last
+WHERE paid_at < %(before)s
+ORDER BY member_id"""  # noqa: S608 - table names from the models
 
 
 def orders_last_paid_before(
@@ -379,8 +371,8 @@ def orders_last_paid_before(
     paid_statuses: Sequence[str],
     before: datetime,
 ) -> list[tuple[int, int]]:
-    """(member id, order id) of the active members in (member_id_after, member_id_upto] whose
-    last paid order was paid before `before`, with that order."""
+    """(member id, order id) of the members in (member_id_after, member_id_upto] whose last paid
+    order was paid before `before`, with that order."""
     with connection.cursor() as cursor:
         cursor.execute(
             _orders_last_paid_before_sql(),
@@ -396,8 +388,9 @@ def orders_last_paid_before(
 
 # --- recommendations ---
 @cache
-def _products_ranked_for_member_sql() -> str:
-    orders, lines, products = _table(Order), _table(OrderLine), _table(Product)
+def _products_bought_together_sql() -> str:
+    orders, lines = _table(Order), _table(OrderLine)
+    # The member's products (score NULL), then the others' scores.
     return f"""
 WITH mine AS (
     SELECT DISTINCT l.product_id
@@ -409,34 +402,24 @@ WITH mine AS (
     JOIN {orders} o1 ON o1.id = l1.order_id
     JOIN {lines} l2 ON l2.order_id = l1.order_id AND l2.product_id <> l1.product_id
     WHERE l1.product_id IN (SELECT product_id FROM mine)
+      AND l2.product_id NOT IN (SELECT product_id FROM mine)
       AND o1.member_id <> %(member)s AND o1.status = ANY(%(paid)s)
     GROUP BY l2.product_id
-), ranked AS (
-    SELECT t.product_id, 0 AS tier, t.score, p.sales_count FROM together t
-    JOIN {products} p ON p.id = t.product_id
-    UNION ALL
-    SELECT p.id, 1, 0, p.sales_count FROM {products} p
-    WHERE p.category_id IN (
-        SELECT DISTINCT p2.category_id FROM {products} p2
-        WHERE p2.id IN (SELECT product_id FROM mine))
 )
-SELECT r.product_id, min(r.tier) AS tier
-FROM ranked r JOIN {products} p ON p.id = r.product_id AND p.is_on_shelf
-WHERE r.product_id NOT IN (SELECT product_id FROM mine)
-GROUP BY r.product_id
-ORDER BY min(r.tier), max(r.score) DESC, max(r.sales_count) DESC, r.product_id
-LIMIT %(limit)s"""  # noqa: S608 - table names from the models
+SELECT product_id, NULL::bigint FROM mine
+UNION ALL
+SELECT product_id, score FROM together"""  # noqa: S608 - table names from the models
 
 
-def products_ranked_for_member(
-    *, member_id: int, paid_statuses: Sequence[str], limit: int
-) -> list[tuple[int, int]]:
-    """(product id, tier) for the member: tier 0, bought in one paid order with what the member
-    bought, by how many other members did; tier 1, of the same categories, by sales. On shelf
-    only, never what the member bought; at most `limit`."""
+def products_bought_together(
+    *, member_id: int, paid_statuses: Sequence[str]
+) -> tuple[list[int], dict[int, int]]:
+    """(the products the member bought in paid orders, {other product: how many other members
+    bought it in one paid order with one of those})."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _products_ranked_for_member_sql(),
-            {"member": member_id, "paid": list(paid_statuses), "limit": limit},
+            _products_bought_together_sql(), {"member": member_id, "paid": list(paid_statuses)}
         )
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    mine = [product_id for product_id, score in rows if score is None]
+    return mine, {product_id: score for product_id, score in rows if score is not None}

@@ -9,9 +9,11 @@ runs at once, send once.
 
 - Replenish: a line of a received order whose product (or category, with ancestors) has an active
   rule, received between `cycle_days` and `cycle_days + JOURNEY_LOOKBACK_DAYS` days ago, not
-  refunded, and not rebought (no later paid order of the member has that product).
-- Win-back: a member whose last paid order is more than WINBACK_DORMANT_DAYS old gets the
-  WINBACK_COUPON_TEMPLATE_ID coupon once per dormancy (key: that last order's id).
+  refunded, and not rebought (no later paid order of the member has that product). A category
+  rule is first resolved into its products (catalog's category subtree), so orders matches by
+  product only.
+- Win-back: an active member whose last paid order is more than WINBACK_DORMANT_DAYS old gets
+  the WINBACK_COUPON_TEMPLATE_ID coupon once per dormancy (key: that last order's id).
 """
 
 from __future__ import annotations
@@ -22,14 +24,39 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.selectors import product_ids_by_category_subtree
 from marketing.models import JourneySend
-from marketing.selectors_journeys import replenish_rules_active
+from marketing.selectors_journeys import ReplenishRuleData, replenish_rules_active
 from marketing.services.journeys import JourneyCandidate, journey_sends_deliver
+from members.selectors import member_ids_active
 from orders.selectors import (
     members_last_paid_order_before,
     order_lines_due_for_replenish,
     order_member_id_max,
 )
+
+# A product rule wins over a category rule for the same line (the lower priority wins).
+PRODUCT_RULE_PRIORITY, CATEGORY_RULE_PRIORITY = 0, 1
+
+
+def _replenish_rules_by_product(
+    rules: list[ReplenishRuleData],
+) -> list[tuple[int, int, int, int]]:
+    """(rule id, product id, cycle days, priority) of each product a rule covers: its product,
+    or every product of its category and the category's descendants. One query."""
+    category_products = product_ids_by_category_subtree(
+        category_ids={rule.category_id for rule in rules if rule.category_id is not None}
+    )
+    by_product = []
+    for rule in rules:
+        if rule.product_id is not None:
+            by_product.append((rule.id, rule.product_id, rule.cycle_days, PRODUCT_RULE_PRIORITY))
+        else:
+            by_product.extend(
+                (rule.id, product_id, rule.cycle_days, CATEGORY_RULE_PRIORITY)
+                for product_id in category_products.get(rule.category_id, ())
+            )
+    return by_product
 
 
 def replenish_run(*, now: datetime | None = None, batch_size: int | None = None) -> dict[str, int]:
@@ -39,9 +66,7 @@ def replenish_run(*, now: datetime | None = None, batch_size: int | None = None)
     rules = {rule.id: rule for rule in replenish_rules_active()}
     if not rules:
         return {"scanned": 0, "sent": 0}
-    rule_keys = [
-        (rule.id, rule.product_id, rule.category_id, rule.cycle_days) for rule in rules.values()
-    ]
+    rule_keys = _replenish_rules_by_product(list(rules.values()))
     after, scanned, sent = 0, 0, 0
     while True:
         with transaction.atomic():
@@ -94,6 +119,9 @@ def winback_run(*, now: datetime | None = None, batch_size: int | None = None) -
             rows = members_last_paid_order_before(
                 member_id_after=lo, member_id_upto=hi, before=before
             )
+            if rows:  # disabled members get nothing
+                active = member_ids_active(member_ids=[member_id for member_id, _ in rows])
+                rows = [row for row in rows if row[0] in active]
             if rows:
                 candidates = [
                     JourneyCandidate(
