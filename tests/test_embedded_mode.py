@@ -140,7 +140,7 @@ from django.db import transaction
 from members.models import Member
 from members.subscribe_messages import subscribe_messages_queue_many
 from shop.lifecycle.member_tags import tags_auto_refresh
-from marketing.services.journeys import replenish_run, winback_run
+from shop.lifecycle.journeys import replenish_run, winback_run
 from shop.lifecycle.referral_rewards import referrals_settle
 
 member = Member.objects.get(openid="demo-shopper-openid")
