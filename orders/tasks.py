@@ -1,5 +1,7 @@
 """Celery tasks of the orders app: each takes ids, calls one service, and is safe to run twice.
-Those the services queue are named in orders.task_names."""
+Those the services queue are named in orders.task_names. An unpaid order expires through
+payments' `order_expire_unless_wechat_busy` (WeChat Pay is asked first: a paid order is settled,
+not cancelled); a task is an interface, so it may call the app above."""
 
 import logging
 
@@ -8,6 +10,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from mall.errors import WechatUnavailable
+from payments.services import order_expire_unless_wechat_busy
 
 from . import services, task_names
 
@@ -25,7 +28,7 @@ MAX_BACKOFF_SECONDS = 3600
 )
 def order_close_if_unpaid_task(order_id: int) -> bool:
     """When the order's payment time is up (queued by order creation with a countdown)."""
-    return services.order_expire_overdue(order_id=order_id)
+    return order_expire_unless_wechat_busy(order_id=order_id)
 
 
 @shared_task(
@@ -36,11 +39,12 @@ def order_close_if_unpaid_task(order_id: int) -> bool:
     max_retries=5,
 )
 def orders_expire_due_task() -> dict[str, int]:
-    """Expire every unpaid order past its deadline (the installed way: payments asks WeChat
-    first, see orders.services.order_expirer_install): queued by order creation with a
-    countdown, one run for the orders a web process creates within a second (see
-    orders.services.checkout). A full batch queues the next one at once."""
-    result = services.orders_expire_due(batch_size=settings.ORDER_SWEEP_BATCH_SIZE)
+    """Expire every unpaid order past its deadline (WeChat Pay asked first): queued by order
+    creation with a countdown, one run for the orders a web process creates within a second
+    (see orders.services.checkout). A full batch queues the next one at once."""
+    result = services.orders_expire_due(
+        batch_size=settings.ORDER_SWEEP_BATCH_SIZE, expire=order_expire_unless_wechat_busy
+    )
     if result["has_more"]:
         orders_expire_due_task.delay()
     return result
@@ -71,7 +75,9 @@ def orders_sweep_task() -> dict[str, int]:
     """Every minute (beat): expire unpaid orders (as orders_expire_due_task does), auto-receive,
     auto-complete; a full batch
     re-enqueues the next one at once."""
-    result = services.orders_sweep(batch_size=settings.ORDER_SWEEP_BATCH_SIZE)
+    result = services.orders_sweep(
+        batch_size=settings.ORDER_SWEEP_BATCH_SIZE, expire=order_expire_unless_wechat_busy
+    )
     if result["has_more"]:
         orders_sweep_task.delay()
     return result

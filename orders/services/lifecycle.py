@@ -371,25 +371,6 @@ def _shipping_info_upload_queue(order_id: int) -> None:
     transaction.on_commit(upload.delay)
 
 
-# --- expiry: how, and who may decide it ---
-OrderExpirer = Callable[..., bool]  # expire(order_id=, now=) -> whether it cancelled the order
-_order_expirers: list[OrderExpirer] = []
-
-
-def order_expirer_install(expire: OrderExpirer) -> None:
-    """Make `expire` the way orders' tasks and sweep expire an overdue unpaid order, instead of
-    order_close_if_unpaid. The payments app installs its own at start-up (PaymentsConfig.ready):
-    it asks WeChat Pay first, which orders, below payments, cannot call."""
-    _order_expirers[:] = [expire]
-
-
-def order_expire_overdue(*, order_id: int, now: datetime | None = None) -> bool:
-    """Expire the order if it is unpaid past its deadline, the installed way (see
-    order_expirer_install); returns whether this call cancelled it."""
-    expire = _order_expirers[0] if _order_expirers else order_close_if_unpaid
-    return expire(order_id=order_id, now=now)
-
-
 # --- the sweep: expiry, auto-receive, auto-complete in bounded batches ---
 def orders_sweep(
     *,
@@ -402,8 +383,8 @@ def orders_sweep(
     order goes through its own service, whose conditional UPDATE lets one caller win. Also
     retries the WeChat shipping uploads that their task gave up on (`uploaded`).
 
-    `expire(order_id=, now=)` handles each overdue unpaid order (default:
-    order_expire_overdue)."""
+    `expire(order_id=, now=)` handles each overdue unpaid order (default: order_close_if_unpaid;
+    the beat task and the command pass payments' expiry, which asks WeChat Pay first)."""
     now = now or timezone.now()
     expired = orders_expire_due(now=now, batch_size=batch_size, expire=expire)
     receive_ids = list(
@@ -439,10 +420,10 @@ def orders_expire_due(
     expire: Callable[..., bool] | None = None,
 ) -> dict[str, int]:
     """One bounded batch of unpaid orders past their deadline, oldest first, each through
-    `expire(order_id=, now=)` (default: order_expire_overdue). Returns how
+    `expire(order_id=, now=)` (default: order_close_if_unpaid). Returns how
     many this call cancelled and `has_more` when the batch was full."""
     now = now or timezone.now()
-    expire = expire or order_expire_overdue
+    expire = expire or order_close_if_unpaid
     expired_ids = list(
         Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now)
         .order_by("expires_at")

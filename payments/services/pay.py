@@ -622,9 +622,9 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
 
 
 def order_expire_unless_wechat_busy(*, order_id: int, now: datetime | None = None) -> bool:
-    """order_expire as orders' expiry tasks and sweep run it (PaymentsConfig.ready installs it
-    with orders' `order_expirer_install`): while WeChat cannot answer, the order waits for the
-    next run (then the grace period ends, see order_expire)."""
+    """order_expire as orders' expiry tasks, its beat sweep and `sweep_orders` run it: while
+    WeChat cannot answer, the order waits for the next run (then the grace period ends, see
+    order_expire)."""
     try:
         return order_expire(order_id=order_id, now=now)
     except WechatUnavailable as exc:

@@ -3,6 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from orders.services import orders_sweep
+from payments.services import order_expire_unless_wechat_busy
 
 MAX_ROUNDS = 10_000
 
@@ -16,9 +17,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         totals = {"expired": 0, "received": 0, "completed": 0, "uploaded": 0}
         for _ in range(MAX_ROUNDS):
-            # Like the beat task: expiry asks WeChat Pay first (payments installs it), so a paid
-            # order is settled instead.
-            result = orders_sweep(batch_size=options["batch_size"])
+            # Like the beat task: expiry asks WeChat Pay first, so a paid order is settled instead.
+            result = orders_sweep(
+                batch_size=options["batch_size"], expire=order_expire_unless_wechat_busy
+            )
             for key in totals:
                 totals[key] += result[key]
             if not result["has_more"]:
