@@ -43,8 +43,11 @@ INSTALLED_APPS = [
     "shop",
 ]
 
+# The shopper API (/api/v1/) leaves the list after SecurityMiddleware (mall.middleware): the rest
+# is the admin's (sessions, CSRF, login, messages, language, framing).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "mall.middleware.ApiShortcutMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -120,6 +123,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "mall.negotiation.ShortcutContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "mall.exception_handler.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
