@@ -79,7 +79,8 @@ TEMPLATES = [
 SQLITE_PATH = env.str("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3"))
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Off: mall.db_health drops connections the server closed without a `SELECT 1` per request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
 # Hot statements (the order path's, the payment notification's) run as server-side prepared
 # statements (mall.db.execute_prepared); turn off behind a pgbouncer in transaction pooling mode.
