@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from catalog.api.serializers import ProductListQuerySerializer
 from catalog.api.views import ProductListApi
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +93,15 @@ def test_what_the_api_cannot_render_is_refused_as_before(client: Client) -> None
     # DRF answers an unknown ?format= with 404; with the shortcut, ?format= is negotiated.
     xml = client.get("/api/v1/categories?format=xml")
     assert (xml.status_code, xml.json()["code"]) == (404, "not_found")
+
+
+def test_query_serializers_validate_with_fields_of_their_own() -> None:
+    first = ProductListQuerySerializer(data={"page": "0", "ordering": "nonsense"})
+    second = ProductListQuerySerializer(data={"page": "2", "in_stock": "true"})
+
+    assert not first.is_valid()
+    assert set(first.errors) == {"page", "ordering"}
+    assert second.is_valid(), second.errors
+    assert second.validated_data == {"page": 2, "in_stock": True}
+    assert first.fields["page"] is not second.fields["page"]
+    assert second.fields["page"].parent is second

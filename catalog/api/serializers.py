@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from catalog.models import Product, ProductImage, Sku
+from mall.serializers import QuerySerializer
 
 ORDERING_CHOICES = [
     ("sales", "销量从高到低"),
@@ -32,7 +33,7 @@ CategoryTreeNodeOutputSerializer._declared_fields["children"] = CategoryTreeNode
 
 
 # --- product list ---
-class ProductListQuerySerializer(serializers.Serializer):
+class ProductListQuerySerializer(QuerySerializer):
     q = serializers.CharField(
         required=False, allow_blank=True, max_length=100, help_text="search words (Chinese ok)"
     )
