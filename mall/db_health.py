@@ -15,6 +15,8 @@ from django.db import connections
 
 
 def _closed_by_server(raw: Any) -> bool:
+    if not hasattr(raw, "fileno"):  # no server behind it (SQLite, while it is still supported)
+        return False
     if raw.closed:
         return True
     poller = select.poll()
