@@ -46,8 +46,11 @@ INSTALLED_APPS = [
     "shop",
 ]
 
+# The shopper API (/api/v1/) leaves the list after SecurityMiddleware (mall.middleware): the rest
+# is the admin's (sessions, CSRF, login, messages, language, framing).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "mall.middleware.ApiShortcutMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -101,7 +104,8 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         f"DATABASE_URL must be a PostgreSQL URL (postgres://…), not {DATABASE_URL}"
     )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Off: mall.db_health drops connections the server closed without a `SELECT 1` per request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
 # Hot statements (the order path's, the payment notification's) run as server-side prepared
 # statements (mall.db.execute_prepared); turn off behind a pgbouncer in transaction pooling mode.
@@ -139,6 +143,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "mall.negotiation.ShortcutContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "mall.exception_handler.api_exception_handler",
     "UNAUTHENTICATED_USER": None,

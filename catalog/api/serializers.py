@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from catalog.models import Product, ProductImage, Sku
+from mall.serializers import QuerySerializer
 
 QUERY_MAX_LENGTH = 100
 
@@ -34,7 +35,7 @@ CategoryTreeNodeOutputSerializer._declared_fields["children"] = CategoryTreeNode
 
 
 # --- product list ---
-class ProductListQuerySerializer(serializers.Serializer):
+class ProductListQuerySerializer(QuerySerializer):
     q = serializers.CharField(
         required=False,
         allow_blank=True,
