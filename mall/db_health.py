@@ -15,7 +15,7 @@ from django.db import connections
 
 
 def _closed_by_server(raw: Any) -> bool:
-    if not hasattr(raw, "fileno"):  # no server behind it (SQLite, while it is still supported)
+    if not hasattr(raw, "fileno"):  # a driver connection without a socket of its own
         return False
     if raw.closed:
         return True
