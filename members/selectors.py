@@ -19,3 +19,8 @@ def member_ids_active(*, member_ids: Iterable[int]) -> set[int]:
     return set(
         Member.objects.filter(pk__in=list(member_ids), is_active=True).values_list("pk", flat=True)
     )
+
+
+def member_balance_fen_get(*, member_id: int) -> int:
+    """The member's stored-value balance as it is now. Raises: Member.DoesNotExist."""
+    return Member.objects.values_list("balance_fen", flat=True).get(pk=member_id)

@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import (
     Count,
     Expression,
+    F,
     IntegerField,
     Max,
     OuterRef,
@@ -668,3 +669,113 @@ def member_bought_totals_annotations() -> dict[str, Expression]:
         return Coalesce(subquery, 0)
 
     return {"orders_count": bought(Count("pk")), "spend_fen": bought(Sum("payable_fen"))}
+
+
+# --- orders as payments read and lock them (pay, settle, refund) ---
+def order_lock_for_payment(*, member: Member, no: str) -> Order:
+    """Lock the member's order `no` (its row only) for a payment to start.
+
+    Raises: Order.DoesNotExist (not this member's order)."""
+    return Order.objects.select_for_update(of=("self",)).get(no=no, member=member)
+
+
+def order_lock_for_refund(*, order_id: int) -> Order:
+    """Lock the order (its row only): it serialises the refunds of one order.
+
+    Raises: Order.DoesNotExist."""
+    return Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+
+
+def order_lines_lock_for_refund(*, order_id: int) -> list[OrderLine]:
+    """Lock the order's lines, in id order (the order's lock is taken first)."""
+    return list(OrderLine.objects.select_for_update().filter(order_id=order_id).order_by("pk"))
+
+
+def order_get_for_payment(*, member: Member, no: str) -> Order:
+    """The member's order `no`, deleted by the shopper or not (paying it goes on).
+
+    Raises: Order.DoesNotExist (not this member's order)."""
+    return Order.objects.get(no=no, member=member)
+
+
+def order_get_for_expiry(*, order_id: int) -> Order | None:
+    """The order with its status and deadline only (None: no such order)."""
+    return Order.objects.filter(pk=order_id).only("status", "expires_at").first()
+
+
+def order_get_for_balance_spend(*, order_id: int) -> Order:
+    """The order with its no, member and the stored value it took only."""
+    return Order.objects.only("no", "member_id", "balance_fen").get(pk=order_id)
+
+
+def order_no_get(*, order_id: int) -> str | None:
+    """The order's no (None: no such order)."""
+    return Order.objects.filter(pk=order_id).values_list("no", flat=True).first()
+
+
+def order_status_get(*, order_id: int) -> str:
+    """The order's status as it is now. Raises: Order.DoesNotExist."""
+    return Order.objects.filter(pk=order_id).values_list("status", flat=True).get()
+
+
+def order_no_and_status_get(*, order_id: int) -> tuple[str, str]:
+    """The order's (no, status). Raises: Order.DoesNotExist."""
+    return Order.objects.values_list("no", "status").get(pk=order_id)
+
+
+def order_member_id_get(*, order_id: int) -> int:
+    """The order's member id. Raises: Order.DoesNotExist."""
+    return Order.objects.values_list("member_id", flat=True).get(pk=order_id)
+
+
+def order_line_titles(*, order_id: int, limit: int) -> list[str]:
+    """The titles of the order's first `limit` lines (the payment's trade body names them)."""
+    return list(
+        OrderLine.objects.filter(order_id=order_id)
+        .order_by("id")
+        .values_list("title", flat=True)[:limit]
+    )
+
+
+def order_lines_list(*, order_id: int) -> list[OrderLine]:
+    """The order's lines, in id order."""
+    return list(OrderLine.objects.filter(order_id=order_id).order_by("id"))
+
+
+def order_lines_unrefunded_exist(*, order_id: int) -> bool:
+    """Whether any line of the order still has units not refunded."""
+    return OrderLine.objects.filter(order_id=order_id, refunded_quantity__lt=F("quantity")).exists()
+
+
+def orders_first_line_titles(*, order_ids: Sequence[int]) -> dict[int, str]:
+    """{order id: the title of its first line} of these orders (one query)."""
+    titles: dict[int, str] = {}
+    for order_id, title in (
+        OrderLine.objects.filter(order_id__in=order_ids)
+        .order_by("order_id", "id")
+        .values_list("order_id", "title")
+    ):
+        titles.setdefault(order_id, title)
+    return titles
+
+
+def orders_paid_for_messages(*, order_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The paid ones of these orders (a payment refunded instead has no paid_at) as the "paid"
+    message needs them: pk, no, member_id, payable_fen, paid_at (one query)."""
+    return list(
+        Order.objects.filter(pk__in=order_ids, paid_at__isnull=False).values(
+            "pk", "no", "member_id", "payable_fen", "paid_at"
+        )
+    )
+
+
+def order_ids_paid_effects_due(*, paid_before: datetime, limit: int) -> list[int]:
+    """Paid orders whose effects are not applied yet, paid at or before `paid_before`, oldest
+    payment first, at most `limit`."""
+    return list(
+        Order.objects.filter(
+            paid_at__isnull=False, paid_effects_at__isnull=True, paid_at__lte=paid_before
+        )
+        .order_by("paid_at")
+        .values_list("pk", flat=True)[:limit]
+    )
