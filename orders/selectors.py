@@ -25,7 +25,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from catalog.models import Sku
-from catalog.selectors import sku_sale_rows
+from catalog.selectors import sku_get, sku_sale_rows
 from mall.discounts import PricingChoices
 from mall.errors import (
     CartEmpty,
@@ -134,7 +134,9 @@ def _sku_for_sale(row: tuple[Any, ...]) -> SkuForSale:
      on_shelf, main_image, main_image_thumb, *categories) = row  # fmt: skip
     c1, c1_visible, c2, c2_visible, c3, c3_visible, c3_parent = categories
     if c3_parent is not None:  # deeper than Category.MAX_DEPTH: judge it the ORM's way
-        sku = Sku.objects.select_related("product__category").get(pk=sku_id)
+        sku = sku_get(sku_id=sku_id, related=("product__category",))
+        if sku is None:
+            raise Sku.DoesNotExist(f"sku {sku_id}")
         available, category_ids = sku_is_available(sku), sku_category_ids(sku)
     else:
         available = bool(is_active and on_shelf) and all(
@@ -779,3 +781,22 @@ def order_ids_paid_effects_due(*, paid_before: datetime, limit: int) -> list[int
         .order_by("paid_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+# --- the admin dashboard's figures ---
+def orders_dashboard_figures(*, since: datetime) -> dict[str, int]:
+    """What needs the merchant's attention, in one query: orders paid since `since` (count and
+    gmv_fen of the bought ones), paid orders to ship and to pick up, orders pending payment."""
+    paid_since = Q(paid_at__gte=since, status__in=PAID_STATUSES)
+    figures = Order.objects.aggregate(
+        paid=Count("id", filter=paid_since),
+        gmv_fen=Sum("payable_fen", filter=paid_since),
+        to_ship=Count(
+            "id", filter=Q(status=OrderStatus.PAID, delivery_type=Order.DeliveryType.EXPRESS)
+        ),
+        to_pickup=Count(
+            "id", filter=Q(status=OrderStatus.PAID, delivery_type=Order.DeliveryType.PICKUP)
+        ),
+        pending_payment=Count("id", filter=Q(status=OrderStatus.PENDING_PAYMENT)),
+    )
+    return {name: value or 0 for name, value in figures.items()}
