@@ -217,6 +217,21 @@ def product_detail_get(*, product_id: int) -> Product:
     return product
 
 
+def sku_get(*, sku_id: int, related: Sequence[str] = ()) -> Sku | None:
+    """The SKU with these relations loaded (select_related paths); None when there is no such SKU."""
+    return Sku.objects.select_related(*related).filter(pk=sku_id).first()
+
+
+def sku_low_stock_count() -> int:
+    """How many active SKUs are at or under their low-stock threshold."""
+    return Sku.objects.filter(is_active=True, stock__lte=F("low_stock_threshold")).count()
+
+
+def products_best_selling(*, limit: int) -> list[Product]:
+    """The products on the shelf, best sellers first (newest first among equals)."""
+    return list(Product.objects.filter(is_on_shelf=True).order_by("-sales_count", "-id")[:limit])
+
+
 def sku_stock_levels(*, product_id: int) -> dict[int, int]:
     """{sku_id: stock} of the product's active SKUs: fresh stock for a cached detail."""
     return dict(

@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import (
     Count,
     Expression,
+    F,
     IntegerField,
     Max,
     OuterRef,
@@ -24,7 +25,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from catalog.models import Sku
-from catalog.selectors import sku_sale_rows
+from catalog.selectors import sku_get, sku_sale_rows
 from mall.discounts import PricingChoices
 from mall.errors import (
     CartEmpty,
@@ -133,7 +134,9 @@ def _sku_for_sale(row: tuple[Any, ...]) -> SkuForSale:
      on_shelf, main_image, main_image_thumb, *categories) = row  # fmt: skip
     c1, c1_visible, c2, c2_visible, c3, c3_visible, c3_parent = categories
     if c3_parent is not None:  # deeper than Category.MAX_DEPTH: judge it the ORM's way
-        sku = Sku.objects.select_related("product__category").get(pk=sku_id)
+        sku = sku_get(sku_id=sku_id, related=("product__category",))
+        if sku is None:
+            raise Sku.DoesNotExist(f"sku {sku_id}")
         available, category_ids = sku_is_available(sku), sku_category_ids(sku)
     else:
         available = bool(is_active and on_shelf) and all(
@@ -668,3 +671,132 @@ def member_bought_totals_annotations() -> dict[str, Expression]:
         return Coalesce(subquery, 0)
 
     return {"orders_count": bought(Count("pk")), "spend_fen": bought(Sum("payable_fen"))}
+
+
+# --- orders as payments read and lock them (pay, settle, refund) ---
+def order_lock_for_payment(*, member: Member, no: str) -> Order:
+    """Lock the member's order `no` (its row only) for a payment to start.
+
+    Raises: Order.DoesNotExist (not this member's order)."""
+    return Order.objects.select_for_update(of=("self",)).get(no=no, member=member)
+
+
+def order_lock_for_refund(*, order_id: int) -> Order:
+    """Lock the order (its row only): it serialises the refunds of one order.
+
+    Raises: Order.DoesNotExist."""
+    return Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+
+
+def order_lines_lock_for_refund(*, order_id: int) -> list[OrderLine]:
+    """Lock the order's lines, in id order (the order's lock is taken first)."""
+    return list(OrderLine.objects.select_for_update().filter(order_id=order_id).order_by("pk"))
+
+
+def order_get_for_payment(*, member: Member, no: str) -> Order:
+    """The member's order `no`, deleted by the shopper or not (paying it goes on).
+
+    Raises: Order.DoesNotExist (not this member's order)."""
+    return Order.objects.get(no=no, member=member)
+
+
+def order_get_for_expiry(*, order_id: int) -> Order | None:
+    """The order with its status and deadline only (None: no such order)."""
+    return Order.objects.filter(pk=order_id).only("status", "expires_at").first()
+
+
+def order_get_for_balance_spend(*, order_id: int) -> Order:
+    """The order with its no, member and the stored value it took only."""
+    return Order.objects.only("no", "member_id", "balance_fen").get(pk=order_id)
+
+
+def order_no_get(*, order_id: int) -> str | None:
+    """The order's no (None: no such order)."""
+    return Order.objects.filter(pk=order_id).values_list("no", flat=True).first()
+
+
+def order_status_get(*, order_id: int) -> str:
+    """The order's status as it is now. Raises: Order.DoesNotExist."""
+    return Order.objects.filter(pk=order_id).values_list("status", flat=True).get()
+
+
+def order_no_and_status_get(*, order_id: int) -> tuple[str, str]:
+    """The order's (no, status). Raises: Order.DoesNotExist."""
+    return Order.objects.values_list("no", "status").get(pk=order_id)
+
+
+def order_member_id_get(*, order_id: int) -> int:
+    """The order's member id. Raises: Order.DoesNotExist."""
+    return Order.objects.values_list("member_id", flat=True).get(pk=order_id)
+
+
+def order_line_titles(*, order_id: int, limit: int) -> list[str]:
+    """The titles of the order's first `limit` lines (the payment's trade body names them)."""
+    return list(
+        OrderLine.objects.filter(order_id=order_id)
+        .order_by("id")
+        .values_list("title", flat=True)[:limit]
+    )
+
+
+def order_lines_list(*, order_id: int) -> list[OrderLine]:
+    """The order's lines, in id order."""
+    return list(OrderLine.objects.filter(order_id=order_id).order_by("id"))
+
+
+def order_lines_unrefunded_exist(*, order_id: int) -> bool:
+    """Whether any line of the order still has units not refunded."""
+    return OrderLine.objects.filter(order_id=order_id, refunded_quantity__lt=F("quantity")).exists()
+
+
+def orders_first_line_titles(*, order_ids: Sequence[int]) -> dict[int, str]:
+    """{order id: the title of its first line} of these orders (one query)."""
+    titles: dict[int, str] = {}
+    for order_id, title in (
+        OrderLine.objects.filter(order_id__in=order_ids)
+        .order_by("order_id", "id")
+        .values_list("order_id", "title")
+    ):
+        titles.setdefault(order_id, title)
+    return titles
+
+
+def orders_paid_for_messages(*, order_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The paid ones of these orders (a payment refunded instead has no paid_at) as the "paid"
+    message needs them: pk, no, member_id, payable_fen, paid_at (one query)."""
+    return list(
+        Order.objects.filter(pk__in=order_ids, paid_at__isnull=False).values(
+            "pk", "no", "member_id", "payable_fen", "paid_at"
+        )
+    )
+
+
+def order_ids_paid_effects_due(*, paid_before: datetime, limit: int) -> list[int]:
+    """Paid orders whose effects are not applied yet, paid at or before `paid_before`, oldest
+    payment first, at most `limit`."""
+    return list(
+        Order.objects.filter(
+            paid_at__isnull=False, paid_effects_at__isnull=True, paid_at__lte=paid_before
+        )
+        .order_by("paid_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- the admin dashboard's figures ---
+def orders_dashboard_figures(*, since: datetime) -> dict[str, int]:
+    """What needs the merchant's attention, in one query: orders paid since `since` (count and
+    gmv_fen of the bought ones), paid orders to ship and to pick up, orders pending payment."""
+    paid_since = Q(paid_at__gte=since, status__in=PAID_STATUSES)
+    figures = Order.objects.aggregate(
+        paid=Count("id", filter=paid_since),
+        gmv_fen=Sum("payable_fen", filter=paid_since),
+        to_ship=Count(
+            "id", filter=Q(status=OrderStatus.PAID, delivery_type=Order.DeliveryType.EXPRESS)
+        ),
+        to_pickup=Count(
+            "id", filter=Q(status=OrderStatus.PAID, delivery_type=Order.DeliveryType.PICKUP)
+        ),
+        pending_payment=Count("id", filter=Q(status=OrderStatus.PENDING_PAYMENT)),
+    )
+    return {name: value or 0 for name, value in figures.items()}

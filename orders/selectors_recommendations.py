@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from catalog.models import Product
-from catalog.selectors import products_related_ranked
+from catalog.selectors import products_best_selling, products_related_ranked
 
 from .selectors import PAID_STATUSES, member_paid_orders_count
 from .sql import products_bought_together
@@ -41,9 +41,7 @@ class Recommendations:
 def recommendations_for_member(*, member_id: int, limit: int | None = None) -> Recommendations:
     limit = limit or settings.RECOMMENDATIONS_LIMIT
     if member_paid_orders_count(member_id=member_id) < MIN_PAID_ORDERS:
-        popular = list(
-            Product.objects.filter(is_on_shelf=True).order_by("-sales_count", "-id")[:limit]
-        )
+        popular = products_best_selling(limit=limit)
         return Recommendations(
             basis="popular", items=[Recommendation(p, REASON_POPULAR) for p in popular]
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Sum
 
 from orders.models import Order, OrderLine
+from orders.selectors import order_lines_list
 
 from .models import LedgerEntry, Refund, RefundLine
 
@@ -20,7 +21,7 @@ class RefundableLine:
 
 def order_refundable_lines(*, order: Order) -> list[RefundableLine]:
     """Each line of the order with what can still be refunded (in two queries)."""
-    lines = list(OrderLine.objects.filter(order=order).order_by("id"))
+    lines = order_lines_list(order_id=order.pk)
     in_flight = dict(
         RefundLine.objects.filter(
             order_line__order=order, refund__status__in=Refund.IN_FLIGHT_STATUSES

@@ -1,10 +1,14 @@
 """The SQL boundary (docs/architecture.md): each app's hand-written SQL lives in `<app>/sql.py` and
-names only that app's tables. The import contracts are checked by `lint-imports` in `make test`.
+names only that app's tables. The ORM boundary: domain code reaches another app's tables through
+that app's selectors and services, never its model managers. The import contracts are checked by
+`lint-imports` in `make test`.
 
 The scan reads the source with `ast`: names and attributes for the ways to run SQL (a cursor of
 the connection, the mall.db statement helpers, RawSQL, .raw(), .extra()), string literals for
 SQL text (docstrings are prose and skipped), and `Model._meta` for a table named through its
-model. Tables and their owners come from the models themselves.
+model. Tables and their owners come from the models themselves. The ORM scan looks for
+`Model.objects` (or `_default_manager`, `_base_manager`) of a model imported from another app's
+`models`.
 """
 
 from __future__ import annotations
@@ -319,3 +323,149 @@ def run():
     assert _found("shop/sql.py", "Q = 'SELECT 1 FROM orders_order'\n") == [
         "1: table orders_order of orders in shop's SQL"
     ]
+
+
+# The ORM boundary: domain code reaches another app's tables only through that app's selectors
+# and services, never through its model managers. Interfaces (api, admin, tasks, management
+# commands) and the demo seeds (ops tooling) may compose several apps' models; so may tests.
+INTERFACE_PARTS = {"api", "admin", "tasks", "management", "tests", "migrations"}
+MANAGERS = {"objects", "_default_manager", "_base_manager"}
+
+# Deliberate exceptions: (module, model name), each with its reason. Empty: every app's domain
+# code reads and writes other apps' tables through their owners' selectors and services.
+FOREIGN_MANAGERS_ALLOWED: set[tuple[str, str]] = set()
+
+
+def is_interface(path: str) -> bool:
+    """An interface module (api, admin, tasks, management, tests, migrations) or a demo seed."""
+    parts = path.removesuffix(".py").split("/")
+    return bool(INTERFACE_PARTS.intersection(parts)) or parts[-1].startswith("demo")
+
+
+def _foreign_models(tree: ast.AST, app: str) -> tuple[dict[str, str], dict[str, str]]:
+    """({model name: owning app}, {models module alias: owning app}) imported from other apps."""
+    names, modules = {}, {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            root, *rest = node.module.split(".")
+            if root == app:
+                continue
+            for alias in node.names:
+                if rest[:1] == ["models"]:
+                    names[alias.asname or alias.name] = root
+                elif not rest and alias.name == "models" and (ROOT / root).is_dir():
+                    modules[alias.asname or alias.name] = root
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                root, *rest = alias.name.split(".")
+                if root != app and rest[:1] == ["models"] and alias.asname:
+                    modules[alias.asname] = root
+    return names, modules
+
+
+def foreign_manager_violations(path: str, source: str) -> list[Violation]:
+    """Another app's model manager used by domain code in one file; `path` as above."""
+    if is_interface(path):
+        return []
+    app = path.split("/")[0]
+    tree = ast.parse(source, filename=path)
+    names, modules = _foreign_models(tree, app)
+    found: set[Violation] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and node.attr in MANAGERS):
+            continue
+        model, owner = node.value, None
+        if isinstance(model, ast.Name):
+            owner = names.get(model.id)
+        elif isinstance(model, ast.Attribute) and isinstance(model.value, ast.Name):
+            owner = modules.get(model.value.id)
+        elif (
+            isinstance(model, ast.Attribute)
+            and isinstance(model.value, ast.Attribute)
+            and model.value.attr == "models"
+            and isinstance(model.value.value, ast.Name)
+        ):
+            root = model.value.value.id  # orders.models.Order.objects, after `import orders.models`
+            owner = root if root != app and (ROOT / root).is_dir() else None
+        name = ast.unparse(model)
+        if owner and (path, name) not in FOREIGN_MANAGERS_ALLOWED:
+            found.add(
+                Violation(path, node.lineno, f"{name}.{node.attr}: {owner}'s table, used by {app}")
+            )
+    return sorted(found)
+
+
+def test_domain_code_uses_other_apps_tables_through_their_selectors_and_services():
+    violations = []
+    for path in project_files():
+        relative = path.relative_to(ROOT).as_posix()
+        violations += foreign_manager_violations(relative, path.read_text(encoding="utf-8"))
+    if violations:
+        pytest.fail(
+            f"{len(violations)} uses of another app's model manager in domain code (call the "
+            "owning app's selectors and services; docs/architecture.md):\n"
+            + "\n".join(map(str, violations)),
+            pytrace=False,
+        )
+
+
+def _managers_found(path: str, source: str) -> list[str]:
+    return [f"{v.line}: {v.what}" for v in foreign_manager_violations(path, source)]
+
+
+def test_the_scan_finds_another_apps_manager_in_domain_code_only():
+    source = """\
+import orders.models
+from members import models as member_models
+from orders.models import Order, OrderLine as Line
+from orders.selectors import order_lock_for_refund
+
+from ..models import Refund
+
+class Payment:
+    order: Order  # an annotation: allowed
+
+def pay(thing: object, order_id: int) -> Order:
+    if isinstance(thing, Order):  # allowed
+        return thing
+    Refund.objects.filter(order_id=order_id)  # payments' own table
+    order_lock_for_refund(order_id=order_id)  # the owner's selector
+    Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+    Line._default_manager.filter(order_id=order_id)
+    Order._base_manager.get(pk=order_id)
+    member_models.Member.objects.get(pk=1)
+    return orders.models.Order.objects.get(pk=order_id)
+"""
+    assert _managers_found("payments/services/x.py", source) == [
+        "16: Order.objects: orders's table, used by payments",
+        "17: Line._default_manager: orders's table, used by payments",
+        "18: Order._base_manager: orders's table, used by payments",
+        "19: member_models.Member.objects: members's table, used by payments",
+        "20: orders.models.Order.objects: orders's table, used by payments",
+    ]
+    # The interfaces, the demo seeds and the tests may compose several apps' models.
+    for interface in (
+        "payments/admin.py",
+        "payments/admin/refunds.py",
+        "payments/tasks.py",
+        "marketing/tasks/journeys.py",
+        "payments/api/views.py",
+        "payments/management/commands/reconcile.py",
+        "payments/tests/test_x.py",
+        "marketing/demo_coupons.py",
+        "members/demo.py",
+    ):
+        assert _managers_found(interface, source) == [], interface
+    # An app's own models, through any import, are its own.
+    assert _managers_found("orders/services/x.py", source) == [
+        "19: member_models.Member.objects: members's table, used by orders"
+    ]
+    # A model FK to another app's model is a definition, not a query.
+    assert (
+        _managers_found(
+            "payments/models.py",
+            "from orders.models import Order\n"
+            "class Refund:\n    order = ForeignKey(Order, on_delete=PROTECT)\n",
+        )
+        == []
+    )

@@ -36,7 +36,7 @@ from mall.errors import (
     CouponSoldOut,
     CouponUnavailable,
 )
-from members.models import Member
+from members.selectors import member_ids_existing
 from members.tags import tag_member_ids
 
 from ..coupon_rules import CouponData, coupon_evaluate
@@ -254,7 +254,7 @@ def coupons_issue(
     if template is None:
         raise CouponNotFound(template_id=template_id)
     wanted = list(dict.fromkeys(member_ids))
-    ids = set(Member.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    ids = member_ids_existing(member_ids=wanted)
     if source_ref:
         ids -= set(
             Coupon.objects.filter(

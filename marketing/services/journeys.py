@@ -17,11 +17,10 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from mall.errors import CouponExpired, CouponNotFound, CouponSoldOut
-from members.models import Member
+from members.selectors import members_with_birthday_coupon
 from members.subscribe_messages import subscribe_messages_queue_many
 
 from ..models import Coupon, JourneySend
@@ -157,17 +156,12 @@ def birthday_run(*, today: date | None = None, batch_size: int | None = None) ->
     period key is the year). Batched by member id; safe to run twice."""
     today = today or timezone.localdate()
     batch_size = batch_size or settings.JOURNEY_BATCH_SIZE * 10
-    days = Q(birthday__month=today.month, birthday__day=today.day)
+    days = [(today.month, today.day)]
     if (today.month, today.day) == (2, 28) and not calendar.isleap(today.year):
-        days |= Q(birthday__month=2, birthday__day=29)
-    due = Member.objects.filter(days, level__birthday_coupon_template_id__isnull=False)
+        days.append((2, 29))
     now, last_id, sent = timezone.now(), 0, 0
     while True:
-        rows = list(
-            due.filter(pk__gt=last_id)
-            .order_by("pk")
-            .values_list("pk", "level__birthday_coupon_template_id")[:batch_size]
-        )
+        rows = members_with_birthday_coupon(days=days, after_member_id=last_id, limit=batch_size)
         if not rows:
             break
         last_id = rows[-1][0]

@@ -26,6 +26,7 @@ from mall.errors import (
 )
 from members.models import Member
 from members.points import points_spend
+from members.services import member_lock
 
 from ..models import Coupon, PointsMallExchange, PointsMallItem
 from .coupons import coupon_issue
@@ -196,7 +197,8 @@ def points_mall_coupon_exchange(
     PointsInsufficient, and the coupon service's CouponNotFound / CouponExpired / CouponSoldOut
     (nothing is written then).
     """
-    Member.objects.select_for_update().filter(pk=member.pk).values_list("pk").get()
+    if not member_lock(member_id=member.pk):
+        raise Member.DoesNotExist(f"member {member.pk}")
     existing = PointsMallExchange.objects.filter(member=member, client_token=client_token).first()
     if existing is not None:
         return existing, False

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 
 from catalog.models import Sku
+from catalog.selectors import sku_get
 from mall.errors import CartFull, DomainError, OutOfStock, ProductUnavailable
 from members.models import Member
 from members.services import member_lock as member_row_lock
@@ -26,7 +27,7 @@ def member_lock(*, member: Member) -> None:
 
 
 def _sku_for_cart(sku_id: int) -> Sku:
-    sku = Sku.objects.select_related(*SKU_RELATED).filter(pk=sku_id).first()
+    sku = sku_get(sku_id=sku_id, related=SKU_RELATED)
     if sku is None or not sku_is_available(sku):
         raise ProductUnavailable(sku_id=sku_id)
     return sku

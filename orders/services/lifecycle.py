@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog.stock import StockLine, stock_release
@@ -93,6 +93,15 @@ def order_paid_effects_claim(*, order_id: int, now: datetime) -> dict[str, Any] 
     what the effects need (orders.sql.PAID_EFFECTS_CLAIMED_FIELDS). None when the order is not
     paid or its effects were claimed already."""
     return sql.order_paid_effects_claim(order_id=order_id, now=now)
+
+
+def order_line_refunded_add(*, order_line_id: int, quantity: int, amount_fen: int) -> None:
+    """A refund of the line succeeded: add its units and amount to what the line has refunded
+    (relative, so refunds settling one after another add up)."""
+    OrderLine.objects.filter(pk=order_line_id).update(
+        refunded_quantity=F("refunded_quantity") + quantity,
+        refunded_fen=F("refunded_fen") + amount_fen,
+    )
 
 
 def member_actor(member: Member | int) -> str:

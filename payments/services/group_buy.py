@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from mall.errors import RefundExceedsPaid, RefundNotAllowed
 from marketing.services.group_buy import group_expire, group_member_refunded, groups_due_ids
-from orders.models import Order, OrderStatus
+from orders.models import OrderStatus
+from orders.selectors import order_no_get, order_status_get
 
 from ..models import Refund
 from .refunds import refund_request
@@ -36,8 +37,8 @@ def group_buy_order_refund(*, order_id: int) -> Refund | None:
     """Refund a paid order of a failed group in full, stock back once the refund succeeds.
     Idempotent (refund number "G<order no>"); None when there is nothing left to refund (the
     merchant refunded it already)."""
-    order = Order.objects.filter(pk=order_id).only("no").first()
-    if order is None:
+    order_no = order_no_get(order_id=order_id)
+    if order_no is None:
         return None
     try:
         refund = refund_request(
@@ -45,7 +46,7 @@ def group_buy_order_refund(*, order_id: int) -> Refund | None:
             lines=None,
             reason=GROUP_FAILED_REFUND_REASON,
             requested_by="system",
-            out_refund_no=group_buy_refund_no(order.no),
+            out_refund_no=group_buy_refund_no(order_no),
             restock=True,
         )
     except RefundExceedsPaid:
@@ -53,11 +54,11 @@ def group_buy_order_refund(*, order_id: int) -> Refund | None:
         group_member_refunded(order_id=order_id)
         return None
     except RefundNotAllowed as exc:
-        status = Order.objects.values_list("status", flat=True).get(pk=order_id)
+        status = order_status_get(order_id=order_id)
         if status == OrderStatus.CLOSED:  # fully refunded already
             group_member_refunded(order_id=order_id)
         else:  # left paid: the sweep asks again, a person should look
-            logger.error("group order %s (%s) cannot be refunded: %r", order.no, status, exc)
+            logger.error("group order %s (%s) cannot be refunded: %r", order_no, status, exc)
         return None
     group_member_refunded(order_id=order_id)
     return refund

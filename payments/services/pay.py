@@ -26,7 +26,18 @@ from mall.errors import OrderAlreadyPaid, OrderNotPayable, WechatUnavailable
 from mall.money import yuan
 from members.models import Member
 from members.subscribe_messages import subscribe_messages_queue_many
-from orders.models import Order, OrderLine, OrderStatus
+from orders.models import Order, OrderStatus
+from orders.selectors import (
+    order_get_for_expiry,
+    order_get_for_payment,
+    order_ids_paid_effects_due,
+    order_line_titles,
+    order_lock_for_payment,
+    order_no_and_status_get,
+    order_status_get,
+    orders_first_line_titles,
+    orders_paid_for_messages,
+)
 from orders.services import order_close_if_unpaid, order_transition
 
 from .. import task_names, wechat
@@ -111,7 +122,7 @@ def order_pay(*, member: Member, order_no: str, client_ip: str) -> dict[str, Any
 
 @transaction.atomic(durable=True)
 def _order_pay_prepare(*, member: Member, order_no: str, now: datetime) -> _PayStep:
-    order = Order.objects.select_for_update(of=("self",)).get(no=order_no, member=member)
+    order = order_lock_for_payment(member=member, no=order_no)
     if order.status in ALREADY_PAID_STATUSES:
         raise OrderAlreadyPaid(status=order.status)
     if order.status != OrderStatus.PENDING_PAYMENT:
@@ -148,9 +159,7 @@ def _order_pay_prepare(*, member: Member, order_no: str, now: datetime) -> _PayS
 
 
 def _trade_body(order: Order) -> str:
-    titles = list(
-        OrderLine.objects.filter(order=order).order_by("id").values_list("title", flat=True)[:2]
-    )
+    titles = order_line_titles(order_id=order.pk, limit=2)
     first = titles[0][:40] if titles else "商品"
     return f"{first}等多件商品" if len(titles) > 1 else first
 
@@ -182,7 +191,7 @@ def _order_pay_prepaid(*, attempt: PaymentAttempt, prepay_id: str, now: datetime
         prepay_id=prepay_id,
         prepay_expires_at=min(now + PREPAY_TTL, attempt.time_expire or now + PREPAY_TTL),
     )
-    order_status = Order.objects.filter(pk=attempt.order_id).values_list("status", flat=True).get()
+    order_status = order_status_get(order_id=attempt.order_id)
     if stored and order_status == OrderStatus.PENDING_PAYMENT:
         return {"paid": False, "request_payment": wechat.jsapi_params(prepay_id)}
     if not stored:
@@ -347,7 +356,7 @@ def _order_attempt_settle_locked(
         _paid_followups_queue(order_id)
         return SettleOutcome.SETTLED
     attempt = PaymentAttempt.objects.get(out_trade_no=out_trade_no)  # locked by the caller
-    order_no, current = Order.objects.values_list("no", "status").get(pk=order_id)
+    order_no, current = order_no_and_status_get(order_id=order_id)
     reason = (
         "订单已支付，重复付款自动退回"
         if current in ALREADY_PAID_STATUSES
@@ -369,16 +378,8 @@ def order_paid_followups(*, order_id: int) -> None:
 def _orders_paid_messages_and_close(*, order_ids: list[int]) -> None:
     """The paid orders' "order_paid" messages (two reads, one insert, deduplicated by order no;
     sent by workers after the commit) and the closing of their other open WeChat trades."""
-    orders = Order.objects.filter(pk__in=order_ids, paid_at__isnull=False).values(
-        "pk", "no", "member_id", "payable_fen", "paid_at"
-    )  # (paid_at: not a payment refunded instead)
-    first_titles: dict[int, str] = {}
-    for order_id, title in (
-        OrderLine.objects.filter(order_id__in=order_ids)
-        .order_by("order_id", "id")
-        .values_list("order_id", "title")
-    ):
-        first_titles.setdefault(order_id, title)
+    first_titles = orders_first_line_titles(order_ids=order_ids)
+    orders = orders_paid_for_messages(order_ids=order_ids)  # not a payment refunded instead
     messages = [
         {
             "member_id": order["member_id"],
@@ -421,15 +422,7 @@ def paid_followups_sweep(
         if older_than_seconds is None
         else older_than_seconds
     )
-    due = list(
-        Order.objects.filter(
-            paid_at__isnull=False,
-            paid_effects_at__isnull=True,
-            paid_at__lte=now - timedelta(seconds=older),
-        )
-        .order_by("paid_at")
-        .values_list("pk", flat=True)[:batch_size]
-    )
+    due = order_ids_paid_effects_due(paid_before=now - timedelta(seconds=older), limit=batch_size)
     applied = [order_id for order_id in due if order_paid_effects_apply(order_id=order_id)]
     if applied:
         _orders_paid_messages_and_close(order_ids=applied)
@@ -520,7 +513,7 @@ def order_pay_sync(*, member: Member, order_no: str) -> Order:
 
     Raises: Order.DoesNotExist (not this member's order).
     """
-    order = Order.objects.get(no=order_no, member=member)
+    order = order_get_for_payment(member=member, no=order_no)
     open_ids = PaymentAttempt.objects.filter(
         order=order, status__in=PaymentAttempt.OPEN_STATUSES
     ).values_list("pk", flat=True)
@@ -593,7 +586,7 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
     anyway (a late payment is then refunded automatically).
     """
     now = now or timezone.now()
-    order = Order.objects.filter(pk=order_id).only("status", "expires_at").first()
+    order = order_get_for_expiry(order_id=order_id)
     if order is None or order.status != OrderStatus.PENDING_PAYMENT or order.expires_at > now:
         return False
     open_ids = list(

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -46,7 +46,12 @@ from members.points import points_refund
 from members.stored_value import stored_value_credit
 from orders.models import Order, OrderLine, OrderStatus
 from orders.pricing import breakdown_benefits
-from orders.services import ALLOWED_TRANSITIONS, order_transition
+from orders.selectors import (
+    order_lines_lock_for_refund,
+    order_lines_unrefunded_exist,
+    order_lock_for_refund,
+)
+from orders.services import ALLOWED_TRANSITIONS, order_line_refunded_add, order_transition
 
 from .. import wechat
 from ..models import LedgerEntry, PaymentAttempt, Refund, RefundLine, TopUp
@@ -107,10 +112,6 @@ def refund_notify_url() -> str:
     return settings.PUBLIC_BASE_URL.rstrip("/") + reverse("wechat-refund-notify")
 
 
-def _order_lock(order_id: int) -> Order:
-    return Order.objects.select_for_update(of=("self",)).get(pk=order_id)
-
-
 # --- request ---
 @transaction.atomic(durable=True)
 def refund_request(
@@ -132,16 +133,14 @@ def refund_request(
     RefundExceedsPaid, RefundNumberReused. The stored-value part (see _refund_split) goes
     back to the balance when the refund succeeds: at once when WeChat has no part in it.
     """
-    order = _order_lock(order_id)
+    order = order_lock_for_refund(order_id=order_id)
     if out_refund_no and (existing := Refund.objects.filter(out_refund_no=out_refund_no).first()):
         if existing.order_id != order_id:
             raise RefundNumberReused(out_refund_no=out_refund_no)
         return existing
     if order.status not in REFUNDABLE_ORDER_STATUSES:
         raise RefundNotAllowed(status=order.status)
-    order_lines = list(
-        OrderLine.objects.select_for_update().filter(order_id=order_id).order_by("pk")
-    )
+    order_lines = order_lines_lock_for_refund(order_id=order_id)
     plan = _refund_plan(order_lines=order_lines, lines=lines)
     amount_fen = sum(amount for _, _, amount in plan)
     attempt = None
@@ -430,7 +429,7 @@ def _refund_owner_lock(*, order_id: int | None, top_up_id: int | None) -> Order 
     """Lock the order (returned) or the top-up a refund belongs to: it serialises the refunds
     of one order ("all refunded?" is exact) or of one top-up, always before the refund's lock."""
     if order_id is not None:
-        return _order_lock(order_id)
+        return order_lock_for_refund(order_id=order_id)
     TopUp.objects.select_for_update().get(pk=top_up_id)
     return None
 
@@ -476,9 +475,8 @@ def _refund_succeeded_locked(
     )
     lines = list(RefundLine.objects.filter(refund=refund).select_related("order_line"))
     for item in lines:
-        OrderLine.objects.filter(pk=item.order_line_id).update(
-            refunded_quantity=F("refunded_quantity") + item.quantity,
-            refunded_fen=F("refunded_fen") + item.amount_fen,
+        order_line_refunded_add(
+            order_line_id=item.order_line_id, quantity=item.quantity, amount_fen=item.amount_fen
         )
     if refund.restock and lines:
         first = Refund.objects.filter(pk=refund.pk, restocked_at__isnull=True).update(
@@ -501,7 +499,7 @@ def _refund_succeeded_locked(
         refund_fen=refund.amount_fen,
         refund_no=refund.out_refund_no,
     )
-    if OrderLine.objects.filter(order=order, refunded_quantity__lt=F("quantity")).exists():
+    if order_lines_unrefunded_exist(order_id=order.pk):
         return
     if OrderStatus.CLOSED in ALLOWED_TRANSITIONS.get(order.status, frozenset()):
         order_transition(

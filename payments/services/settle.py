@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from orders.models import Order, OrderStatus
+from orders.selectors import order_get_for_balance_spend, order_member_id_get
 from orders.services import order_transition
 
 from ..models import LedgerEntry, PaymentAttempt
@@ -95,7 +96,7 @@ def order_attempt_paid_locked(
         last_error="",
     ):
         return None  # paid in between
-    member_id = Order.objects.values_list("member_id", flat=True).get(pk=order_id)
+    member_id = order_member_id_get(order_id=order_id)
     if not ledger_record(
         kind=LedgerEntry.Kind.WECHAT_PAYMENT,
         direction=LedgerEntry.Direction.IN,
@@ -119,7 +120,7 @@ def order_attempt_paid_locked(
         out_trade_no=out_trade_no,
     )
     if moved:
-        order = Order.objects.only("no", "member_id", "balance_fen").get(pk=order_id)
+        order = order_get_for_balance_spend(order_id=order_id)
         order_balance_spend_record(order=order, occurred_at=paid_at)
     return order_id, bool(moved)
 

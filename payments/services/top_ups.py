@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from mall.errors import IdempotencyKeyReused, TopUpAmountInvalid
 from members.models import Member
+from members.selectors import member_balance_fen_get
 from members.stored_value import stored_value_credit
 
 from .. import wechat
@@ -212,7 +213,7 @@ def top_up_paid_locked(
 
 def balance_overview(*, member: Member, limit: int = 20) -> dict[str, Any]:
     """The member's balance and latest balance ledger rows."""
-    balance = Member.objects.values_list("balance_fen", flat=True).get(pk=member.pk)
+    balance = member_balance_fen_get(member_id=member.pk)
     rows = (
         LedgerEntry.objects.filter(member=member, channel=LedgerEntry.Channel.BALANCE)
         .order_by("-occurred_at", "-id")
