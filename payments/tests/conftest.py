@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -16,10 +17,10 @@ from rest_framework.test import APIClient
 
 from catalog.tests.factories import SkuFactory
 from members.models import Member
-from orders.models import Order
+from orders.models import Order, OrderStatus
 from orders.pricing import CheckoutRequest, DeliveryChoice, LineInput
 from orders.selectors import checkout_quote
-from orders.services import order_create
+from orders.services import order_create, order_transition
 from orders.tests.factories import AddressFactory
 from payments.models import LedgerEntry
 
@@ -207,3 +208,33 @@ def refund_and_settle(capture: Any, **kwargs: Any) -> Any:
 @pytest.fixture
 def instant_refunds(wechat_sim) -> None:
     wechat_sim.control("POST", "faults", json={"refund_delay_s": 0})
+
+
+def order_bought(
+    member: Member, skus: list[Any], *, paid_days_ago: int = 0, received_days_ago: int | None = None
+) -> Order:
+    """An order of `skus` paid (and received) that many days ago, through the state machine."""
+    order = place_order(member, [(sku, 1) for sku in skus])
+    now = timezone.now()
+    order_transition(
+        order_id=order.pk,
+        from_status=OrderStatus.PENDING_PAYMENT,
+        to_status=OrderStatus.PAID,
+        actor="system",
+        paid_at=now - timedelta(days=paid_days_ago),
+    )
+    if received_days_ago is not None:
+        order_transition(
+            order_id=order.pk,
+            from_status=OrderStatus.PAID,
+            to_status=OrderStatus.SHIPPED,
+            actor="t",
+        )
+        order_transition(
+            order_id=order.pk,
+            from_status=OrderStatus.SHIPPED,
+            to_status=OrderStatus.RECEIVED,
+            actor="t",
+            received_at=now - timedelta(days=received_days_ago),
+        )
+    return Order.objects.get(pk=order.pk)

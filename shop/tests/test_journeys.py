@@ -1,50 +1,17 @@
 """Lifecycle journeys: replenish reminders (a run twice sends once; none after a rebuy), win-back
 coupons once per dormancy; the journeys' admin pages."""
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from catalog.tests.factories import CategoryFactory, ProductFactory, SkuFactory
 from marketing.models import Coupon, JourneySend, ReplenishRule
 from marketing.tests.coupon_factories import CouponTemplateFactory
 from members.models import Member, SubscribeMessage
 from members.tests.factories import MemberFactory
-from orders.models import Order, OrderStatus
-from orders.services import order_transition
-from payments.tests.conftest import place_order
+from payments.tests.conftest import order_bought
 from shop.lifecycle.journeys import replenish_run, winback_run
 
 pytestmark = pytest.mark.django_db
-
-
-def _bought(member, skus, *, paid_days_ago=0, received_days_ago=None):
-    """An order of `skus` paid (and received) that many days ago, through the state machine."""
-    order = place_order(member, [(sku, 1) for sku in skus])
-    now = timezone.now()
-    order_transition(
-        order_id=order.pk,
-        from_status=OrderStatus.PENDING_PAYMENT,
-        to_status=OrderStatus.PAID,
-        actor="system",
-        paid_at=now - timedelta(days=paid_days_ago),
-    )
-    if received_days_ago is not None:
-        order_transition(
-            order_id=order.pk,
-            from_status=OrderStatus.PAID,
-            to_status=OrderStatus.SHIPPED,
-            actor="t",
-        )
-        order_transition(
-            order_id=order.pk,
-            from_status=OrderStatus.SHIPPED,
-            to_status=OrderStatus.RECEIVED,
-            actor="t",
-            received_at=now - timedelta(days=received_days_ago),
-        )
-    return Order.objects.get(pk=order.pk)
 
 
 @pytest.fixture
@@ -64,8 +31,8 @@ def test_replenish_run_twice_sends_once(
     )
     member = Member.objects.get(pk=member_login("o-replenish")[0])  # WeChat knows its openid
     recent = MemberFactory()
-    due = _bought(member, [tea, SkuFactory()], paid_days_ago=40, received_days_ago=31)
-    _bought(recent, [tea], paid_days_ago=12, received_days_ago=10)
+    due = order_bought(member, [tea, SkuFactory()], paid_days_ago=40, received_days_ago=31)
+    order_bought(recent, [tea], paid_days_ago=12, received_days_ago=10)
 
     # when
     with django_capture_on_commit_callbacks(execute=True):
@@ -92,11 +59,11 @@ def test_not_sent_when_rebought_or_refunded(tea):
     tea.product.save()
     ReplenishRule.objects.create(name="茶叶", category=parent, cycle_days=30, send_message=False)
     rebought, refunded, due = MemberFactory.create_batch(3)
-    _bought(rebought, [tea], paid_days_ago=35, received_days_ago=32)
-    _bought(rebought, [tea], paid_days_ago=2)  # bought again since
-    order = _bought(refunded, [tea], paid_days_ago=35, received_days_ago=32)
+    order_bought(rebought, [tea], paid_days_ago=35, received_days_ago=32)
+    order_bought(rebought, [tea], paid_days_ago=2)  # bought again since
+    order = order_bought(refunded, [tea], paid_days_ago=35, received_days_ago=32)
     order.lines.update(refunded_quantity=1)
-    _bought(due, [tea], paid_days_ago=35, received_days_ago=32)
+    order_bought(due, [tea], paid_days_ago=35, received_days_ago=32)
 
     # when
     counts = replenish_run()
@@ -110,7 +77,7 @@ def test_old_orders_past_the_lookback_are_left_alone(tea, settings):
     # given
     settings.JOURNEY_LOOKBACK_DAYS = 7
     ReplenishRule.objects.create(name="龙井", product=tea.product, cycle_days=30)
-    _bought(MemberFactory(), [tea], paid_days_ago=100, received_days_ago=90)
+    order_bought(MemberFactory(), [tea], paid_days_ago=100, received_days_ago=90)
 
     # when / then
     assert replenish_run()["sent"] == 0
@@ -122,8 +89,8 @@ def test_winback_once_per_dormancy(settings, tea):
     settings.WINBACK_COUPON_TEMPLATE_ID = template.pk
     settings.WINBACK_DORMANT_DAYS = 90
     dormant, active = MemberFactory.create_batch(2)
-    _bought(dormant, [tea], paid_days_ago=120)
-    _bought(active, [tea], paid_days_ago=5)
+    order_bought(dormant, [tea], paid_days_ago=120)
+    order_bought(active, [tea], paid_days_ago=5)
 
     # when
     first, second = winback_run(batch_size=1), winback_run()
@@ -135,7 +102,7 @@ def test_winback_once_per_dormancy(settings, tea):
     ]
 
     # when: the member comes back, then sleeps again: a new dormancy, a new coupon
-    _bought(dormant, [tea], paid_days_ago=95)
+    order_bought(dormant, [tea], paid_days_ago=95)
     assert winback_run()["sent"] == 1
 
 
@@ -145,7 +112,7 @@ def test_admin_pages_show_counts(admin_client, tea):
     ReplenishRule.objects.create(
         name="龙井复购", product=tea.product, cycle_days=30, coupon_template=template
     )
-    _bought(MemberFactory(), [tea], paid_days_ago=35, received_days_ago=31)
+    order_bought(MemberFactory(), [tea], paid_days_ago=35, received_days_ago=31)
     replenish_run()
 
     # when / then
