@@ -277,15 +277,15 @@ JOURNEY_BATCH_SIZE = env.int("JOURNEY_BATCH_SIZE", default=1000)
 WINBACK_DORMANT_DAYS = env.int("WINBACK_DORMANT_DAYS", default=90)
 WINBACK_COUPON_TEMPLATE_ID = env.int("WINBACK_COUPON_TEMPLATE_ID", default=0)  # 0: off
 RECOMMENDATIONS_LIMIT = env.int("RECOMMENDATIONS_LIMIT", default=10)
-CELERY_BEAT_SCHEDULE["members-tags-refresh"] = {
+CELERY_BEAT_SCHEDULE["shop-tags-refresh"] = {
     "task": "shop.tasks.tags_auto_refresh_task",
     "schedule": crontab(hour=3, minute=10),
 }
-CELERY_BEAT_SCHEDULE["marketing-journeys"] = {
+CELERY_BEAT_SCHEDULE["shop-journeys"] = {
     "task": "shop.tasks.journeys_run_task",
     "schedule": crontab(hour=10, minute=0),  # a reminder arrives in the morning, not at 3 am
 }
-CELERY_BEAT_SCHEDULE["marketing-referrals-reward"] = {
+CELERY_BEAT_SCHEDULE["shop-referrals-reward"] = {
     "task": "shop.tasks.referrals_reward_task",
     "schedule": 3600.0,
 }
@@ -322,7 +322,7 @@ POINTS_PER_YUAN_PAID = env.int("POINTS_PER_YUAN_PAID", default=1)  # × the leve
 POINTS_EXPIRE_DAYS = env.int("POINTS_EXPIRE_DAYS", default=365)  # each lot, after it is earned
 POINTS_EXPIRY_NOTICE_DAYS = env.int("POINTS_EXPIRY_NOTICE_DAYS", default=7)
 POINTS_BATCH_SIZE = env.int("POINTS_BATCH_SIZE", default=500)
-CELERY_BEAT_SCHEDULE["members-points-vest"] = {
+CELERY_BEAT_SCHEDULE["shop-points-vest"] = {
     "task": "shop.tasks.points_vest_task",
     "schedule": 3600.0,
 }
