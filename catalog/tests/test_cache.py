@@ -5,8 +5,8 @@ from catalog import cache as catalog_cache
 
 
 @pytest.fixture(autouse=True)
-def _no_local_copy(monkeypatch):
-    monkeypatch.setattr(catalog_cache, "_local_version", None)
+def _no_local_copy():
+    catalog_cache.catalog_cache_forget_local()
 
 
 def test_own_bump_shows_at_once():
@@ -23,10 +23,10 @@ def test_other_process_bump_shows_within_a_second():
     before = catalog_cache.catalog_cache_version()
     # when: another process bumps it
     cache.incr(catalog_cache.VERSION_KEY)
-    # then: the copy is kept under LOCAL_VERSION_SECONDS, then the shared version is read
+    # then: the copy is kept under LOCAL_SECONDS, then the shared version is read
     assert catalog_cache.catalog_cache_version() == before
     read_at, version = catalog_cache._local_version
-    catalog_cache._local_version = (read_at - catalog_cache.LOCAL_VERSION_SECONDS, version)
+    catalog_cache._local_version = (read_at - catalog_cache.LOCAL_SECONDS, version)
     assert catalog_cache.catalog_cache_version() == before + 1
 
 
@@ -39,3 +39,30 @@ def test_bump_after_the_version_was_evicted_starts_a_fresh_one():
     # then
     assert catalog_cache.catalog_cache_version() > before
     assert int(cache.get(catalog_cache.VERSION_KEY)) == catalog_cache.catalog_cache_version()
+
+
+def test_values_are_kept_locally_for_a_second():
+    # given
+    key = catalog_cache.catalog_cache_key("test")
+    builds = []
+    assert catalog_cache.catalog_cached(key, lambda: builds.append(1) or "one") == ("one", False)
+    # when: the shared entry goes (another process's value would replace it)
+    cache.set(key, "two")
+    # then: this process's copy serves for LOCAL_SECONDS, then the shared one
+    assert catalog_cache.catalog_cached(key, lambda: "built") == ("one", True)
+    read_at, value = catalog_cache._local_values[key]
+    catalog_cache._local_values[key] = (read_at - catalog_cache.LOCAL_SECONDS, value)
+    assert catalog_cache.catalog_cached(key, lambda: "built") == ("two", True)
+    assert builds == [1]
+
+
+def test_own_bump_changes_every_key_at_once():
+    # given
+    before = catalog_cache.catalog_cache_key("test")
+    catalog_cache.catalog_cached(before, lambda: "old")
+    # when
+    catalog_cache.catalog_cache_bump()
+    after = catalog_cache.catalog_cache_key("test")
+    # then
+    assert after != before
+    assert catalog_cache.catalog_cached(after, lambda: "new") == ("new", False)
