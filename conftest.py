@@ -33,7 +33,10 @@ def real_worker() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _clean_cache() -> None:
     cache.clear()  # Redis db of the tests: cached lists and WeChat tokens start empty
+    from catalog.cache import catalog_cache_forget_local
     from marketing.services import campaigns
+
+    catalog_cache_forget_local()  # this process's copies of the catalogue cache
 
     campaigns._local_copy = None  # this process's copy of the shared snapshot
 

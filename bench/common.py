@@ -481,15 +481,24 @@ class SqlCount:
     cold_ms: float
 
 
+def cache_clear() -> None:
+    """An empty cache in this process: the shared one and the catalogue's local copies."""
+    from django.core.cache import cache
+
+    from catalog.cache import catalog_cache_forget_local
+
+    cache.clear()
+    catalog_cache_forget_local()
+
+
 def sql_per_request(path: str) -> SqlCount:
     """Queries of one GET `path` in-process: with an empty cache (cold), then again (warm)."""
-    from django.core.cache import cache
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     client = Client()
-    cache.clear()
+    cache_clear()
     with CaptureQueriesContext(connection) as cold:
         began = time.perf_counter()
         answer = client.get(path)
@@ -512,13 +521,12 @@ def django_client() -> Any:
 
 def cold_latencies_ms(paths: Sequence[str]) -> list[float]:
     """In-process latency of each path with an empty cache (what a cache miss costs)."""
-    from django.core.cache import cache
     from django.test import Client
 
     client = Client()
     timings = []
     for path in paths:
-        cache.clear()
+        cache_clear()
         began = time.perf_counter()
         answer = client.get(path)
         timings.append((time.perf_counter() - began) * 1000)

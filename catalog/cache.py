@@ -3,6 +3,11 @@
 Every change to what shoppers see (a product saved, a shelf or price change, a category hidden,
 a SKU selling out) bumps the version, so every cached list, detail and category tree is
 re-read at once; nothing has to know which keys a change touched. Old entries expire by TTL.
+
+Each process keeps the version it read, and the values it read or built, for up to
+LOCAL_SECONDS (no Redis round trip for a hot read): a change made through the services shows at
+once in the process that made it (its bump replaces the version, so every key changes) and in
+every other process within that second.
 """
 
 import hashlib
@@ -17,10 +22,37 @@ from django.db import transaction
 VERSION_KEY = "catalog:version"
 CATALOG_CACHE_TTL_SECONDS = 10 * 60
 
+LOCAL_SECONDS = 1.0
+LOCAL_VALUES_MAX = 256
+
 T = TypeVar("T")
+
+# (time.monotonic() before the read, version) of this process's copy of the shared version.
+_local_version: tuple[float, int] | None = None
+# {key: (time.monotonic() before the read, value)}: this process's copies of cached values.
+_local_values: dict[str, tuple[float, Any]] = {}
+
+
+def catalog_cache_forget_local() -> None:
+    """Drop this process's copies (the tests do, after clearing the shared cache)."""
+    global _local_version
+    _local_version = None
+    _local_values.clear()
 
 
 def catalog_cache_version() -> int:
+    """The current version: this process's copy when under LOCAL_SECONDS old, else the
+    shared one (Redis)."""
+    global _local_version
+    copy, now = _local_version, time.monotonic()
+    if copy is not None and now - copy[0] < LOCAL_SECONDS:
+        return copy[1]
+    version = _shared_version()
+    _local_version = (now, version)
+    return version
+
+
+def _shared_version() -> int:
     version = cache.get(VERSION_KEY)
     if version is None:
         # Start from the clock, not 1: if Redis evicted the key while old entries live on,
@@ -34,11 +66,14 @@ def catalog_cache_version() -> int:
 
 
 def _bump() -> None:
+    global _local_version
+    now = time.monotonic()
     try:
-        cache.incr(VERSION_KEY)
-    except ValueError:  # no version yet: the next read starts a fresh one
-        catalog_cache_version()
-        cache.incr(VERSION_KEY)
+        version = cache.incr(VERSION_KEY)
+    except ValueError:  # no version yet: start a fresh one
+        _shared_version()
+        version = cache.incr(VERSION_KEY)
+    _local_version = (now, version)  # this process sees its own change at once
 
 
 def catalog_cache_bump() -> None:
@@ -63,10 +98,18 @@ def catalog_cache_key(*parts: Any) -> str:
 def catalog_cached(
     key: str, build: Callable[[], T], timeout: int = CATALOG_CACHE_TTL_SECONDS
 ) -> tuple[T, bool]:
-    """(value, hit): the cached value, or build() stored for `timeout` seconds."""
+    """(value, hit): the cached value, or build() stored for `timeout` seconds. The value may be
+    this process's copy, shared by its requests: never modify it."""
+    now = time.monotonic()
+    local = _local_values.get(key)
+    if local is not None and now - local[0] < LOCAL_SECONDS:
+        return local[1], True
     value = cache.get(key)
-    if value is not None:
-        return value, True
-    value = build()
-    cache.set(key, value, timeout)
-    return value, False
+    hit = value is not None
+    if not hit:
+        value = build()
+        cache.set(key, value, timeout)
+    if len(_local_values) >= LOCAL_VALUES_MAX:
+        _local_values.clear()  # mostly entries of old versions, or expired
+    _local_values[key] = (now, value)
+    return value, hit

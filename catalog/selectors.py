@@ -233,10 +233,9 @@ def products_best_selling(*, limit: int) -> list[Product]:
 
 
 def sku_stock_levels(*, product_id: int) -> dict[int, int]:
-    """{sku_id: stock} of the product's active SKUs: fresh stock for a cached detail."""
-    return dict(
-        Sku.objects.filter(product_id=product_id, is_active=True).values_list("id", "stock")
-    )
+    """{sku_id: stock} of the product's active SKUs: fresh stock for a cached detail. One
+    prepared statement."""
+    return dict(sql.sku_stock_level_rows(product_id=product_id))
 
 
 def sku_pay_prices(

@@ -1,5 +1,5 @@
-"""The catalogue's hand-written SQL: the stock move, the SKUs for sale, the search match, the
-keyword count and the ranking of related products.
+"""The catalogue's hand-written SQL: the stock move, the SKUs for sale, a product's stock
+levels, the search match, the keyword count and the ranking of related products.
 
 Every value is a parameter; table and column names come from the models' _meta (except
 `search_vector`, a generated column of migration 0003 that is not a model field). catalog.stock
@@ -163,6 +163,25 @@ def skus_for_sale_rows(*, sku_ids: list[int]) -> list[tuple[Any, ...]]:
     is_visible of the category and of its two ancestors, and the third one's parent_id)."""
     with connection.cursor() as cursor:
         execute_prepared(cursor, _skus_for_sale_sql(), [sku_ids])
+        return cursor.fetchall()
+
+
+# --- a product's live stock levels (the cached detail's only query) ---
+@cache
+def _sku_stock_levels_sql() -> str:
+    quote = connection.ops.quote_name
+    product, active = (quote(_column(Sku, name)) for name in ("product", "is_active"))
+    return (
+        f"SELECT {quote(Sku._meta.pk.column)}, {quote(_column(Sku, 'stock'))} "  # noqa: S608
+        f"FROM {quote(Sku._meta.db_table)} WHERE {product} = %s AND {active}"
+    )
+
+
+def sku_stock_level_rows(*, product_id: int) -> list[tuple[int, int]]:
+    """(sku id, stock) of the product's active SKUs, as one prepared statement: building the
+    ORM query cost more than running it on every detail request."""
+    with connection.cursor() as cursor:
+        execute_prepared(cursor, _sku_stock_levels_sql(), [product_id])
         return cursor.fetchall()
 
 

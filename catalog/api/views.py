@@ -28,6 +28,7 @@ from .serializers import (
     ProductListQuerySerializer,
     ProductPageOutputSerializer,
     SearchKeywordsOutputSerializer,
+    product_list_query,
 )
 
 HOT_KEYWORDS_CACHE_SECONDS = 60
@@ -65,9 +66,7 @@ class ProductListApi(APIView):
         responses={200: ProductPageOutputSerializer, **errors("invalid", "not_found")},
     )
     def get(self, request: Request) -> Response:
-        query = ProductListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        params = query.validated_data
+        params = product_list_query(request.query_params)
         q = params.get("q", "").strip()
         paginator = PagePagination()
         key = catalog_cache_key(

@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from catalog import selectors
+from catalog.cache import catalog_cache_forget_local
 from catalog.models import Sku, StockLog
 from catalog.services import (
     category_save,
@@ -24,6 +25,12 @@ LIST_QUERY_BUDGET = 4  # categories, count, page, tags
 # categories, product+brand, skus, images, tags, and marketing's live-campaign snapshot (cached:
 # the warm request below reads it from the cache)
 DETAIL_QUERY_BUDGET = 6
+
+
+def _cache_clear():
+    """An empty catalogue cache: the shared one and this process's copies."""
+    cache.clear()
+    catalog_cache_forget_local()
 
 
 def _titles(response):
@@ -325,7 +332,7 @@ def test_category_tree_shows_visible_categories_in_order(api_client):
 
 # --- query budgets ---
 def _queries(path, params=None):
-    cache.clear()  # measure the uncached path
+    _cache_clear()  # measure the uncached path
     with CaptureQueriesContext(connection) as captured:
         response = APIClient().get(path, params or {})
     assert response.status_code == 200, response.content
@@ -353,7 +360,7 @@ def test_list_query_count_exact(api_client, django_assert_num_queries):
     # given
     for n in range(10):
         product_with_skus(title=f"商品{n}", tags=("新品",), skus=[{"price_fen": 100}])
-    cache.clear()
+    _cache_clear()
     # when / then
     with django_assert_num_queries(LIST_QUERY_BUDGET):
         assert len(_list(api_client, page_size=10)) == 10
@@ -365,7 +372,7 @@ def test_list_and_search_with_categories_cached(api_client, django_assert_num_qu
     # given: 10 products; the category map is cached (as it is between catalogue changes)
     for n in range(10):
         product_with_skus(title=f"好茶{n}", tags=("新品",), skus=[{"price_fen": 100}])
-    cache.clear()
+    _cache_clear()
     selectors.category_visible_map_cached()
     # when / then: count, page, tags (+ the keyword upsert for a search)
     with django_assert_num_queries(3):
@@ -381,7 +388,7 @@ def test_detail_query_budget(api_client, django_assert_num_queries):
         brand=BrandFactory(name="狮峰"),
         skus=[{"specs": {"规格": f"{n}"}, "price_fen": 100 + n} for n in range(10)],
     )
-    cache.clear()
+    _cache_clear()
     # when / then
     with django_assert_num_queries(DETAIL_QUERY_BUDGET):
         assert api_client.get(f"/api/v1/products/{product.pk}").status_code == 200
@@ -392,7 +399,7 @@ def test_detail_query_budget(api_client, django_assert_num_queries):
 def test_category_tree_is_one_query(api_client, django_assert_num_queries):
     for n in range(10):
         CategoryFactory(name=f"根{n}")
-    cache.clear()
+    _cache_clear()
     with django_assert_num_queries(1):
         assert api_client.get("/api/v1/categories").status_code == 200
 
