@@ -31,6 +31,8 @@ T = TypeVar("T")
 _local_version: tuple[float, int] | None = None
 # {key: (time.monotonic() before the read, value)}: this process's copies of cached values.
 _local_values: dict[str, tuple[float, Any]] = {}
+# {product id: (time.monotonic() before the read, {sku id: stock})}: this process's stock levels.
+_local_stock: dict[int, tuple[float, dict[int, int]]] = {}
 
 
 def catalog_cache_forget_local() -> None:
@@ -38,6 +40,7 @@ def catalog_cache_forget_local() -> None:
     global _local_version
     _local_version = None
     _local_values.clear()
+    _local_stock.clear()
 
 
 def catalog_cache_version() -> int:
@@ -74,6 +77,7 @@ def _bump() -> None:
         _shared_version()
         version = cache.incr(VERSION_KEY)
     _local_version = (now, version)  # this process sees its own change at once
+    _local_stock.clear()
 
 
 def catalog_cache_bump() -> None:
@@ -113,3 +117,28 @@ def catalog_cached(
         _local_values.clear()  # mostly entries of old versions, or expired
     _local_values[key] = (now, value)
     return value, hit
+
+
+def catalog_stock_levels_cached(
+    product_id: int, read: Callable[[], dict[int, int]]
+) -> dict[int, int]:
+    """The product's {sku id: stock}: this process's copy when under LOCAL_SECONDS old, else
+    read(). Shown stock may lag another process's move by that second; orders take stock by
+    conditional UPDATE, so nothing is oversold. Never modify the answer."""
+    now = time.monotonic()
+    local = _local_stock.get(product_id)
+    if local is not None and now - local[0] < LOCAL_SECONDS:
+        return local[1]
+    levels = read()
+    if len(_local_stock) >= LOCAL_VALUES_MAX:
+        _local_stock.clear()
+    _local_stock[product_id] = (now, levels)
+    return levels
+
+
+def catalog_stock_forget_local() -> None:
+    """Drop this process's stock levels (a stock move: it shows here at once), now and again
+    after the commit (a read in between saw the pre-commit rows)."""
+    _local_stock.clear()
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(_local_stock.clear)

@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from . import sql
-from .cache import catalog_cache_key, catalog_cached
+from .cache import catalog_cache_key, catalog_cached, catalog_stock_levels_cached
 from .models import Category, Product, ProductImage, Sku, Tag
 from .search import product_search_filter
 from .specs import dimension_names, spec_matrix
@@ -233,9 +233,12 @@ def products_best_selling(*, limit: int) -> list[Product]:
 
 
 def sku_stock_levels(*, product_id: int) -> dict[int, int]:
-    """{sku_id: stock} of the product's active SKUs: fresh stock for a cached detail. One
-    prepared statement."""
-    return dict(sql.sku_stock_level_rows(product_id=product_id))
+    """{sku_id: stock} of the product's active SKUs for a cached detail: this process's copy
+    when under a second old (catalog.cache.catalog_stock_levels_cached), else one prepared
+    statement. Never modify the answer."""
+    return catalog_stock_levels_cached(
+        product_id, lambda: dict(sql.sku_stock_level_rows(product_id=product_id))
+    )
 
 
 def sku_pay_prices(

@@ -4,8 +4,8 @@ A move is one statement: a conditional UPDATE (`stock >= qty` for a deduction) o
 in the same statement, the StockLog rows of the SKUs it changed. So two buyers cannot both take
 the last unit, stock never goes below zero, and no change goes unlogged. A move that sells a SKU
 out or brings it back bumps the catalogue cache version (lists show in_stock); other moves do
-not, so a busy SKU does not flush the cache (the product detail reads fresh stock levels on
-every request).
+not, so a busy SKU does not flush the cache; every move drops this process's copy of stock levels
+(catalog.cache.catalog_stock_levels_cached) so the detail shows it here at once.
 
 Moves of several SKUs (stock_reserve, stock_release) run inside the caller's transaction and
 lock the rows in SKU id order first (in the same statement), so concurrent orders lock in one
@@ -21,7 +21,7 @@ from django.utils import timezone
 from mall.errors import OutOfStock
 
 from . import sql
-from .cache import catalog_cache_bump
+from .cache import catalog_cache_bump, catalog_stock_forget_local
 from .models import Sku, StockLog
 
 
@@ -36,9 +36,11 @@ def _stock_move(
 ) -> dict[int, int]:
     """Apply {sku_id: change} and log it (catalog.sql.stock_move); returns {sku_id: stock after}
     of the SKUs changed."""
-    return sql.stock_move(
+    after = sql.stock_move(
         changes=changes, reason=reason, reference=reference, operator=operator, now=timezone.now()
     )
+    catalog_stock_forget_local()
+    return after
 
 
 def _merged(lines: Iterable[StockLine]) -> dict[int, int]:
@@ -102,6 +104,7 @@ def stock_set(
             reference=reference,
             operator=operator,
         )
+        catalog_stock_forget_local()
     if (before == 0) != (stock == 0):
         catalog_cache_bump()  # sold out or back in stock: cached lists show in_stock
     return stock

@@ -3,7 +3,7 @@
 import hashlib
 
 from django.utils import timezone
-from rest_framework import authentication, exceptions
+from rest_framework import HTTP_HEADER_ENCODING, authentication, exceptions
 from rest_framework.request import Request
 
 from . import sql
@@ -18,7 +18,13 @@ def token_key_from_request(request: Request, keyword: str = "Token") -> str | No
     """The key of `Authorization: <keyword> <key>`; None without that header.
 
     Raises: AuthenticationFailed (a malformed header)."""
-    header = authentication.get_authorization_header(request).split()
+    # META directly: DRF's get_authorization_header builds request.headers (every header) first.
+    raw = request.META.get("HTTP_AUTHORIZATION", b"")
+    if not raw:
+        return None
+    if isinstance(raw, str):
+        raw = raw.encode(HTTP_HEADER_ENCODING)
+    header = raw.split()
     if not header or header[0].lower() != keyword.lower().encode():
         return None
     if len(header) != 2:

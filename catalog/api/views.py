@@ -1,8 +1,9 @@
 """Shopper catalogue API: one APIView per operation. Anonymous access; a token is used if sent.
 
 Lists, details and the category tree are cached under the catalogue version (catalog.cache), so
-any change through the services shows at once. The detail re-reads stock levels on every
-request (one query), because stock moves do not bump the version unless a SKU sells out.
+any change through the services shows at once. The detail adds stock levels kept per process for
+up to a second (catalog.selectors.sku_stock_levels), because stock moves do not bump the version
+unless a SKU sells out; this process's own moves show at once.
 """
 
 from django.utils import timezone

@@ -309,6 +309,21 @@ def test_cached_detail_shows_fresh_stock(api_client):
     assert body["specs"]["combinations"]["规格:一"]["stock"] == 3
 
 
+def test_detail_keeps_stock_levels_until_a_stock_move(api_client, django_assert_num_queries):
+    # given: a cached detail whose stock levels this process has read once
+    product = product_with_skus(skus=[{"specs": {"规格": "一"}, "price_fen": 100, "stock": 5}])
+    sku = product.skus.get()
+    api_client.get(f"/api/v1/products/{product.pk}")
+    api_client.get(f"/api/v1/products/{product.pk}")
+    # when / then: no query while the copy is fresh
+    with django_assert_num_queries(0):
+        assert api_client.get(f"/api/v1/products/{product.pk}").json()["skus"][0]["stock"] == 5
+    # when: a stock move in this process
+    stock_deduct(sku_id=sku.pk, qty=1, reason=StockLog.Reason.ORDER_RESERVE)
+    # then: shown at once
+    assert api_client.get(f"/api/v1/products/{product.pk}").json()["skus"][0]["stock"] == 4
+
+
 # --- categories ---
 def test_category_tree_shows_visible_categories_in_order(api_client):
     # given
