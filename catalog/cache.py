@@ -137,8 +137,6 @@ def catalog_stock_levels_cached(
 
 
 def catalog_stock_forget_local() -> None:
-    """Drop this process's stock levels (a stock move: it shows here at once), now and again
-    after the commit (a read in between saw the pre-commit rows)."""
+    """Drop this process's stock levels (a stock move: it shows here at once). No second drop
+    after the commit: a read before it is at most a second stale, like another process's."""
     _local_stock.clear()
-    if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(_local_stock.clear)
