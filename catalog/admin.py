@@ -351,17 +351,17 @@ class ProductAdmin(admin.ModelAdmin):
         services.catalog_objects_deleted()
 
     # --- bulk actions ---
-    @admin.action(description="上架所选商品")
+    @admin.action(description="上架所选商品", permissions=["change"])
     def shelf_on(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
         changed = services.product_shelf_set(product_ids=_ids(queryset), is_on_shelf=True)
         self.message_user(request, f"已上架 {changed} 个商品", messages.SUCCESS)
 
-    @admin.action(description="下架所选商品")
+    @admin.action(description="下架所选商品", permissions=["change"])
     def shelf_off(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
         changed = services.product_shelf_set(product_ids=_ids(queryset), is_on_shelf=False)
         self.message_user(request, f"已下架 {changed} 个商品", messages.SUCCESS)
 
-    @admin.action(description="修改所选商品的分类")
+    @admin.action(description="修改所选商品的分类", permissions=["change"])
     def category_change(
         self, request: HttpRequest, queryset: QuerySet[Product]
     ) -> HttpResponse | None:
@@ -378,7 +378,7 @@ class ProductAdmin(admin.ModelAdmin):
             return None
         return self._action_form(request, queryset, form, "category_change", "修改分类")
 
-    @admin.action(description="按百分比调整所选商品的价格")
+    @admin.action(description="按百分比调整所选商品的价格", permissions=["change"])
     def price_adjust(
         self, request: HttpRequest, queryset: QuerySet[Product]
     ) -> HttpResponse | None:

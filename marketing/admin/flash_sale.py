@@ -144,7 +144,7 @@ class FlashSessionAdmin(admin.ModelAdmin):
             else:
                 services.flash_item_saved(item_id=item.pk)
 
-    @admin.action(description="结束所选场次并退回未售库存")
+    @admin.action(description="结束所选场次并退回未售库存", permissions=["change"])
     def end_sessions(self, request: HttpRequest, queryset: QuerySet[FlashSession]) -> None:
         returned = sum(
             services.flash_session_end(session_id=pk, operator=f"admin:{request.user.pk}")
