@@ -23,7 +23,9 @@ VERSION_KEY = "catalog:version"
 CATALOG_CACHE_TTL_SECONDS = 10 * 60
 
 LOCAL_SECONDS = 1.0
-LOCAL_VALUES_MAX = 256
+# Copies kept per process (values; stock levels): enough for every product a busy process sees
+# within LOCAL_SECONDS, so a spread of details still reads each at most once a second.
+LOCAL_VALUES_MAX = 2048
 
 T = TypeVar("T")
 
@@ -114,7 +116,7 @@ def catalog_cached(
         value = build()
         cache.set(key, value, timeout)
     if len(_local_values) >= LOCAL_VALUES_MAX:
-        _local_values.clear()  # mostly entries of old versions, or expired
+        _local_forget_expired(_local_values, now)
     _local_values[key] = (now, value)
     return value, hit
 
@@ -131,9 +133,20 @@ def catalog_stock_levels_cached(
         return local[1]
     levels = read()
     if len(_local_stock) >= LOCAL_VALUES_MAX:
-        _local_stock.clear()
+        _local_forget_expired(_local_stock, now)
     _local_stock[product_id] = (now, levels)
     return levels
+
+
+def _local_forget_expired(copies: dict[Any, tuple[float, Any]], now: float) -> None:
+    """Make room among this process's copies: drop the expired ones (old versions' entries
+    among them), or all when under a quarter are (so each scan frees room enough to pay for it)."""
+    expired = [key for key, (read_at, _) in copies.items() if now - read_at >= LOCAL_SECONDS]
+    if len(expired) * 4 < len(copies):  # too few to be worth keeping the rest
+        copies.clear()
+        return
+    for key in expired:
+        del copies[key]
 
 
 def catalog_stock_forget_local() -> None:

@@ -66,3 +66,16 @@ def test_own_bump_changes_every_key_at_once():
     # then
     assert after != before
     assert catalog_cache.catalog_cached(after, lambda: "new") == ("new", False)
+
+
+def test_a_full_set_of_copies_drops_the_expired_ones_first(monkeypatch):
+    # given: a full set of copies, half of them expired
+    monkeypatch.setattr(catalog_cache, "LOCAL_VALUES_MAX", 4)
+    fresh_at = catalog_cache.time.monotonic()
+    expired_at = fresh_at - catalog_cache.LOCAL_SECONDS
+    for name, read_at in (("a", expired_at), ("b", fresh_at), ("c", expired_at), ("d", fresh_at)):
+        catalog_cache._local_values[name] = (read_at, name)
+    # when
+    catalog_cache.catalog_cached("e", lambda: "e")
+    # then: the fresh copies stay
+    assert sorted(catalog_cache._local_values) == ["b", "d", "e"]
