@@ -170,7 +170,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def discount_yuan(self, campaign: Campaign) -> str:
         return yuan(campaign.discount_total or 0)  # type: ignore[attr-defined]
 
-    @admin.action(description="提前结束所选活动")
+    @admin.action(description="提前结束所选活动", permissions=["change"])
     def end_now(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         ended = sum(
             campaign_end_early(campaign_id=pk) for pk in queryset.values_list("pk", flat=True)

@@ -264,7 +264,7 @@ class CouponTemplateAdmin(admin.ModelAdmin):
         url = reverse("admin:marketing_coupontemplate_issue", args=[template.pk])
         return format_html('<a href="{}">发放给会员</a>', url)
 
-    @admin.action(description="停用所选优惠券模板（不再发放，已发出的仍可用）")
+    @admin.action(description="停用所选模板（不再发放，已发出的券仍可用）", permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[CouponTemplate]) -> None:
         count = queryset.update(is_active=False)
         self.message_user(request, f"已停用 {count} 个模板", messages.SUCCESS)
@@ -380,7 +380,7 @@ class CouponCodeBatchAdmin(admin.ModelAdmin):
         except DomainError:  # the message is shown; the form comes back empty
             return HttpResponseRedirect(request.path)
 
-    @admin.action(description="导出兑换码 (CSV)")
+    @admin.action(description="导出兑换码 (CSV)", permissions=["change"])
     def export_codes(
         self, request: HttpRequest, queryset: QuerySet[CouponCodeBatch]
     ) -> HttpResponse:

@@ -93,7 +93,7 @@ class GroupBuyCampaignAdmin(admin.ModelAdmin):
     def gmv_yuan(self, campaign: GroupBuyCampaign) -> str:
         return yuan(campaign.gmv_total or 0)  # type: ignore[attr-defined]
 
-    @admin.action(description="立即结束所选活动（已开的团照常进行）")
+    @admin.action(description="立即结束所选活动（已开的团照常进行）", permissions=["change"])
     def end_now(self, request: HttpRequest, queryset: QuerySet[GroupBuyCampaign]) -> None:
         ended = sum(
             group_buy_campaign_end(campaign_id=pk) for pk in queryset.values_list("pk", flat=True)

@@ -131,7 +131,7 @@ def _tag_action(
     return TemplateResponse(request, "admin/members/tag_action.html", context)
 
 
-@admin.action(description="为所选会员添加标签")
+@admin.action(description="为所选会员添加标签", permissions=["change"])
 def member_tag_add_action(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Member]
 ) -> HttpResponse | None:
@@ -145,7 +145,7 @@ def member_tag_add_action(
     )
 
 
-@admin.action(description="为所选会员移除标签")
+@admin.action(description="为所选会员移除标签", permissions=["change"])
 def member_tag_remove_action(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Member]
 ) -> HttpResponse | None:
