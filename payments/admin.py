@@ -101,7 +101,7 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
     def amount(self, obj: PaymentAttempt) -> str:
         return yuan(obj.amount_fen)
 
-    @admin.action(description="向微信查询支付状态（已支付的入账）", permissions=["change"])
+    @admin.action(description="向微信查询支付状态（已支付的入账）")
     def query_wechat(self, request: HttpRequest, queryset: QuerySet[PaymentAttempt]) -> None:
         for attempt in queryset.filter(status__in=PaymentAttempt.OPEN_STATUSES):
             try:
@@ -251,7 +251,7 @@ class RefundAdmin(admin.ModelAdmin):
             )
         return obj.get_status_display()
 
-    @admin.action(description="重新提交异常退款（新退款单号）", permissions=["change"])
+    @admin.action(description="重新提交异常退款（新退款单号）")
     def retry_change(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
         picked = queryset.filter(status=Refund.Status.CHANGE)
         if not picked.exists():
@@ -283,7 +283,7 @@ class RefundAdmin(admin.ModelAdmin):
     def amount(self, obj: Refund) -> str:
         return yuan(obj.amount_fen)
 
-    @admin.action(description="向微信查询/重新提交退款", permissions=["change"])
+    @admin.action(description="向微信查询/重新提交退款")
     def sync_with_wechat(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
         for refund in queryset.filter(status__in=Refund.IN_FLIGHT_STATUSES):
             try:
@@ -436,7 +436,7 @@ class TopUpAdmin(admin.ModelAdmin):
     def bonus(self, obj: TopUp) -> str:
         return yuan(obj.bonus_fen)
 
-    @admin.action(description="充值退款（原路退回，扣回充值与赠送余额）", permissions=["change"])
+    @admin.action(description="充值退款（原路退回充值金额，扣回余额中的充值与赠送）")
     def refund_top_up(self, request: HttpRequest, queryset: QuerySet[TopUp]) -> None:
         for top_up in queryset.order_by("pk"):
             try:
