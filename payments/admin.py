@@ -8,6 +8,7 @@ from uuid import uuid4
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -50,6 +51,15 @@ def _order_link(order_id: int | None, text: str) -> str:
     return format_html('<a href="{}">{}</a>', url, text)
 
 
+class MoneyActionsMixin:
+    """Money actions (ask WeChat, refund) run through services on admins that edit nothing
+    themselves: they take the model's change permission, which these admins never use to edit."""
+
+    def has_money_permission(self, request: HttpRequest) -> bool:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Money records change only through services: view, never add, edit or delete here."""
 
@@ -75,7 +85,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 
 @admin.register(PaymentAttempt)
-class PaymentAttemptAdmin(ReadOnlyAdmin):
+class PaymentAttemptAdmin(MoneyActionsMixin, ReadOnlyAdmin):
     list_display = [
         "out_trade_no",
         "order_link",
@@ -101,7 +111,7 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
     def amount(self, obj: PaymentAttempt) -> str:
         return yuan(obj.amount_fen)
 
-    @admin.action(description="向微信查询支付状态（已支付的入账）")
+    @admin.action(description="向微信查询支付状态（已支付的入账）", permissions=["money"])
     def query_wechat(self, request: HttpRequest, queryset: QuerySet[PaymentAttempt]) -> None:
         for attempt in queryset.filter(status__in=PaymentAttempt.OPEN_STATUSES):
             try:
@@ -190,7 +200,7 @@ def _top_up_link(top_up_id: int | None, text: str) -> str:
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(MoneyActionsMixin, admin.ModelAdmin):
     list_display = [
         "out_refund_no",
         "order_link",
@@ -251,7 +261,7 @@ class RefundAdmin(admin.ModelAdmin):
             )
         return obj.get_status_display()
 
-    @admin.action(description="重新提交异常退款（新退款单号）")
+    @admin.action(description="重新提交异常退款（新退款单号）", permissions=["money"])
     def retry_change(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
         picked = queryset.filter(status=Refund.Status.CHANGE)
         if not picked.exists():
@@ -283,7 +293,7 @@ class RefundAdmin(admin.ModelAdmin):
     def amount(self, obj: Refund) -> str:
         return yuan(obj.amount_fen)
 
-    @admin.action(description="向微信查询/重新提交退款")
+    @admin.action(description="向微信查询/重新提交退款", permissions=["money"])
     def sync_with_wechat(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
         for refund in queryset.filter(status__in=Refund.IN_FLIGHT_STATUSES):
             try:
@@ -421,7 +431,7 @@ class TopUpTierAdmin(admin.ModelAdmin):
 
 
 @admin.register(TopUp)
-class TopUpAdmin(admin.ModelAdmin):
+class TopUpAdmin(MoneyActionsMixin, admin.ModelAdmin):
     list_display = ["no", "member", "amount", "bonus", "status", "paid_at", "created_at"]
     list_filter = ["status", "created_at"]
     search_fields = ["no", "member__nickname"]
@@ -436,7 +446,7 @@ class TopUpAdmin(admin.ModelAdmin):
     def bonus(self, obj: TopUp) -> str:
         return yuan(obj.bonus_fen)
 
-    @admin.action(description="充值退款（原路退回充值金额，扣回余额中的充值与赠送）")
+    @admin.action(description="充值退款（原路退回，扣回充值与赠送余额）", permissions=["money"])
     def refund_top_up(self, request: HttpRequest, queryset: QuerySet[TopUp]) -> None:
         for top_up in queryset.order_by("pk"):
             try:

@@ -1,6 +1,9 @@
 """The merchant's payments admin: read-only money, the 申请退款 form, reconciliation reports."""
 
 import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission, User
+from django.test import RequestFactory
 
 from payments.models import Refund
 from payments.services import wechat_bill_reconcile
@@ -96,3 +99,29 @@ def test_refund_form_refunds_the_whole_order(admin_client, paid_order, wechat_si
     )
     refund = Refund.objects.get()
     assert (refund.amount_fen, refund.lines.get().quantity) == (5997, 3)
+
+
+@pytest.mark.parametrize(
+    ("model", "action"),
+    [
+        ("paymentattempt", "query_wechat"),
+        ("refund", "retry_change"),
+        ("refund", "sync_with_wechat"),
+        ("topup", "refund_top_up"),
+    ],
+)
+def test_money_actions_need_the_change_permission_not_view(model, action):
+    # given: two staff users, one who may only view the records, one who may also change them
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    operator = User.objects.create_user("operator", password="pw", is_staff=True)
+    view = Permission.objects.get(codename=f"view_{model}")
+    viewer.user_permissions.add(view)
+    operator.user_permissions.add(view, Permission.objects.get(codename=f"change_{model}"))
+
+    # when / then: only the one who may change them is offered the action (Django refuses an
+    # action it does not offer)
+    model_admin = next(ma for m, ma in admin.site._registry.items() if m._meta.model_name == model)
+    for user, offered in ((viewer, False), (operator, True)):
+        request = RequestFactory().get(f"/admin/payments/{model}/")
+        request.user = User.objects.get(pk=user.pk)  # a fresh permission cache
+        assert (action in model_admin.get_actions(request)) is offered, user.username
